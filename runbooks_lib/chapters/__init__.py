@@ -1,0 +1,45 @@
+"""The chapter registry: stable names, numbers, notebooks, one-line descriptions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent.parent / "notebooks"
+
+
+@dataclass(frozen=True)
+class Chapter:
+    number: int
+    name: str
+    description: str
+
+    @property
+    def notebook(self) -> Path:
+        return NOTEBOOKS / f"{self.number:02d}-{self.name}.ipynb"
+
+    @property
+    def built(self) -> bool:
+        return self.notebook.exists()
+
+
+CHAPTERS = [
+    Chapter(1, "system-init", "prepare nodes for kubeadm: packages, swap, SELinux, firewall, modules, "
+            "sysctl, chrony, containerd, crictl"),
+    Chapter(2, "kubeadm", "kubeadm config, preflight, init, kubeconfig, join workers and control planes"),
+    Chapter(3, "kube-proxy-modes", "iptables vs IPVS vs nftables: dataplane benchmark, safe mode switch"),
+    Chapter(4, "calico-ips", "Calico install check, fixed pod IPs, floating IPs"),
+    Chapter(5, "metrics-server", "deploy/verify metrics-server, metrics API, kubectl top, HPA readiness"),
+    Chapter(6, "openebs-storage", "OpenEBS LocalPV hostpath/device, cStor pools, PVC trials, fio"),
+    Chapter(7, "etcd-backup", "etcd snapshot, verify, ship, retain, restore drill, restore; scheduled"),
+]
+
+
+def find(name_or_number: str) -> Chapter:
+    """A chapter by name ("etcd-backup"), number ("7", "07") or notebook stem ("07-etcd-backup")."""
+    key = name_or_number.strip().lower()
+    for ch in CHAPTERS:
+        if key in (ch.name, str(ch.number), f"{ch.number:02d}", ch.notebook.stem):
+            return ch
+    names = ", ".join(c.name for c in CHAPTERS)
+    raise KeyError(f"unknown chapter {name_or_number!r}; one of: {names}")

@@ -1,0 +1,142 @@
+"""The ``runbooks`` command: list, run, run-all, reports, lab, schedule.
+
+Exit codes: 0 all checks passed; 1 a check failed or a step errored; 2 bad usage or invalid
+parameters (nothing touched); 3 a target could not be reached.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+from pathlib import Path
+
+from . import chapters
+from .params import DEFAULT_PARAMS, ParamsError
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    for ch in chapters.CHAPTERS:
+        state = "" if ch.built else "  [not built yet]"
+        print(f"{ch.number:02d}  {ch.name:<17} {ch.description}{state}")
+    return 0
+
+
+def _run_one(chapter: chapters.Chapter | None, notebook: Path, name: str, args: argparse.Namespace) -> int:
+    from .runner import run_notebook, validate
+
+    try:
+        params, overrides = validate(args.params, args.set or [], args.mode)
+    except ParamsError as exc:
+        print(f"invalid parameters: {exc}", file=sys.stderr)
+        print("nothing was contacted.", file=sys.stderr)
+        return 2
+    print(f"running {name} ({notebook.name}) in {params.mode} mode with {params.source}", file=sys.stderr)
+    outcome = run_notebook(notebook, name, params, overrides, Path(args.out), args.cell_timeout,
+                           progress=not args.quiet)
+    s = outcome.summary
+    print(f"{name}: {s['status']} (exit {outcome.exit_code}); checks: "
+          + (", ".join(f"{n} {k}" for k, n in sorted(s['counts'].items())) or "none"))
+    if s.get("execution_error"):
+        print(f"execution stopped: {s['execution_error']['kind']}", file=sys.stderr)
+    print(f"report: {outcome.html}")
+    return outcome.exit_code
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    target = args.chapter
+    if target.endswith(".ipynb"):
+        nb = Path(target)
+        if not nb.exists():
+            print(f"notebook not found: {nb}", file=sys.stderr)
+            return 2
+        return _run_one(None, nb, nb.stem, args)
+    try:
+        ch = chapters.find(target)
+    except KeyError as exc:
+        print(exc.args[0], file=sys.stderr)
+        return 2
+    if not ch.built:
+        print(f"chapter {ch.name} is not built yet ({ch.notebook} does not exist)", file=sys.stderr)
+        return 2
+    return _run_one(ch, ch.notebook, ch.name, args)
+
+
+def _cmd_run_all(args: argparse.Namespace) -> int:
+    """The main job: bring the lab up when the parameters target it, run every built chapter."""
+    from .report import write_index
+
+    params_file = Path(args.params) if args.params else DEFAULT_PARAMS
+    if params_file.resolve() == DEFAULT_PARAMS.resolve() and not args.no_lab:
+        from .lab import lab as lab_api
+
+        if not lab_api.is_up("lab"):
+            print("bringing up the lab (runbooks lab up)...", file=sys.stderr)
+            lab_api.up("lab")
+    worst = 0
+    results = []
+    for ch in chapters.CHAPTERS:
+        if not ch.built:
+            print(f"skip {ch.name}: not built yet", file=sys.stderr)
+            continue
+        code = _run_one(ch, ch.notebook, ch.name, args)
+        results.append((ch.name, code))
+        worst = code if worst == 0 else worst
+    index = write_index(Path(args.out))
+    print("\nsummary:")
+    for name, code in results:
+        print(f"  {name:<17} exit {code}")
+    print(f"index: {index}")
+    return worst
+
+
+def _cmd_reports(args: argparse.Namespace) -> int:
+    from .report import write_index
+
+    print(f"index: {write_index(Path(args.out))}")
+    return 0
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-p", "--params", help=f"parameter file (default {DEFAULT_PARAMS})")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a parameter (repeatable)")
+    p.add_argument("--mode", choices=["plan", "apply"], help="plan (read-only, default) or apply")
+    p.add_argument("--out", default=str(Path(DEFAULT_PARAMS).parent.parent / "reports"),
+                   help="reports directory")
+    p.add_argument("--cell-timeout", type=float, default=1800.0, help="seconds per cell (default 1800)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="runbooks", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="chapters with one-line descriptions").set_defaults(func=_cmd_list)
+    run = sub.add_parser("run", help="run a chapter headless and write its report")
+    run.add_argument("chapter", help="name, number, or a path to a .ipynb")
+    _add_run_options(run)
+    run.set_defaults(func=_cmd_run)
+    run_all = sub.add_parser("run-all", help="the main job: lab up if needed, every built chapter")
+    _add_run_options(run_all)
+    run_all.add_argument("--no-lab", action="store_true", help="do not bring the lab up")
+    run_all.set_defaults(func=_cmd_run_all)
+    reports = sub.add_parser("reports", help="rebuild reports/index.html")
+    reports.add_argument("--out", default=str(Path(DEFAULT_PARAMS).parent.parent / "reports"))
+    reports.set_defaults(func=_cmd_reports)
+    if importlib.util.find_spec("runbooks_lib.lab.cli"):
+        from .lab.cli import add_lab_parser
+
+        add_lab_parser(sub)
+    if importlib.util.find_spec("runbooks_lib.schedule"):
+        from .schedule import add_schedule_parser
+
+        add_schedule_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

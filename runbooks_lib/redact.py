@@ -1,0 +1,104 @@
+"""Redaction of secrets from any text before it is recorded or displayed.
+
+Patterns cover what a Kubernetes operator's commands print: kubeadm bootstrap tokens,
+``--certificate-key`` values, PEM private keys, bearer tokens, kubeconfig credentials,
+Secret ``data`` values and passwords. Values the parameters mark secret are added at run
+time with :meth:`Redactor.add_secret` and replaced wherever they appear.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable
+
+MASK = "***REDACTED***"
+
+# (pattern, replacement). Replacements keep the non-secret prefix so the evidence stays readable.
+_PATTERNS: list[tuple[re.Pattern[str], str]] = [
+    (
+        re.compile(
+            r"-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----.*?(-----END \1PRIVATE KEY-----|\Z)",
+            re.S,
+        ),
+        f"-----BEGIN \\1PRIVATE KEY-----{MASK}-----END \\1PRIVATE KEY-----",
+    ),
+    # kubeadm bootstrap token: [a-z0-9]{6}.[a-z0-9]{16}
+    (re.compile(r"(?<![a-z0-9])[a-z0-9]{6}\.[a-z0-9]{16}(?![a-z0-9])"), MASK),
+    # --certificate-key <hex> / --certificate-key=<hex>, and kubeadm's "Using certificate key:\n<hex>"
+    (re.compile(r"(--certificate-key[ =]+)\S+"), rf"\g<1>{MASK}"),
+    (re.compile(r"(certificate key:\s*)[0-9a-f]{64}", re.I), rf"\g<1>{MASK}"),
+    (re.compile(r"(?i)(authorization:\s*bearer\s+)\S+"), rf"\g<1>{MASK}"),
+    (re.compile(r"(?i)(\bbearer\s+)[A-Za-z0-9\-_.~+/]{16,}=*"), rf"\g<1>{MASK}"),
+    # kubeconfig credentials (YAML or JSON form)
+    (
+        re.compile(
+            r"""(?im)(["']?(?:token|client-key-data|client_key_data|id-token|refresh-token|"""
+            r"""password|passwd|secret|auth|etcd_password)["']?\s*[:=]\s*)(["']?)[^\s"',}]+\2"""
+        ),
+        rf"\g<1>\g<2>{MASK}\g<2>",
+    ),
+    (re.compile(r"(?i)(--(?:token|password|passwd)[ =]+)\S+"), rf"\g<1>{MASK}"),
+    # user:password@host in URLs
+    (re.compile(r"(://[^/\s:@]+:)[^@\s/]+(@)"), rf"\g<1>{MASK}\g<2>"),
+]
+
+
+class Redactor:
+    """Replaces secrets in text; thread-safe; values can be added while a run goes on."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._lock = threading.Lock()
+        self._values: set[str] = set()
+        for value in secrets:
+            self.add_secret(value)
+
+    def add_secret(self, value: str | None) -> None:
+        """Register a literal value that must never appear in evidence (ignored when short)."""
+        if value and len(value) >= 4:
+            with self._lock:
+                self._values.add(value)
+
+    @property
+    def secret_values(self) -> frozenset[str]:
+        with self._lock:
+            return frozenset(self._values)
+
+    def __call__(self, text: str) -> str:
+        return self.redact(text)
+
+    def redact(self, text: str) -> str:
+        if not text:
+            return text
+        # literal values first, longest first, so a value containing another is masked whole
+        for value in sorted(self.secret_values, key=len, reverse=True):
+            if value in text:
+                text = text.replace(value, MASK)
+        for pattern, repl in _PATTERNS:
+            text = pattern.sub(repl, text)
+        return text
+
+    def redact_obj(self, obj: object) -> object:
+        """Redact every string in a JSON-like structure; Secret ``data``/``stringData`` masked whole."""
+        if isinstance(obj, str):
+            return self.redact(obj)
+        if isinstance(obj, dict):
+            is_secret = obj.get("kind") == "Secret"
+            out: dict[object, object] = {}
+            for key, val in obj.items():
+                if is_secret and key in ("data", "stringData") and isinstance(val, dict):
+                    out[key] = {k: MASK for k in val}
+                else:
+                    out[key] = self.redact_obj(val)
+            return out
+        if isinstance(obj, (list, tuple)):
+            return [self.redact_obj(v) for v in obj]
+        return obj
+
+
+_default = Redactor()
+
+
+def default_redactor() -> Redactor:
+    """The process-wide redactor that the recorder and displays share."""
+    return _default

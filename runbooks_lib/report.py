@@ -1,0 +1,135 @@
+"""Reports: the JSON summary, the offline HTML (verdict header, checks, evidence, notebook), the index.
+
+The HTML is self-contained: no script or stylesheet is loaded from the network (nbconvert's
+require.js, MathJax, mermaid and widget loaders are dropped; images are inline), so it opens
+on an air-gapped jump host.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from .display import COLORS
+
+TEMPLATE_DIR = Path(__file__).resolve().parent / "report_template"
+_REMOTE_REF = re.compile(
+    r"""<(script|link)\b[^>]*\b(?:src|href)\s*=\s*["']?(?:https?:)?//[^>]*>(?:\s*</script>)?""", re.I)
+
+
+def _badge(status: str) -> str:
+    color = COLORS.get(status, "#57606a")
+    return (f"<span style='background:{color};color:#fff;padding:1px 6px;border-radius:3px'>"
+            f"{html.escape(status)}</span>")
+
+
+def header_html(summary: dict[str, Any]) -> str:
+    """Verdict header, checks table and evidence per step (collapsible)."""
+    verdict = summary["status"]
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(summary.get("counts", {}).items())) or "no checks"
+    tools = ", ".join(f"{k} {v}" for k, v in summary.get("tools", {}).items())
+    rows = [
+        ("chapter", summary["chapter"]), ("mode", summary.get("mode", "?")),
+        ("targets", "; ".join(summary.get("targets") or ["-"])),
+        ("parameters", summary.get("params_file", "?")), ("started (UTC)", summary.get("started_utc", "?")),
+        ("duration", f"{summary.get('duration_s', 0):.1f} s"), ("exit code", str(summary["exit_code"])),
+        ("tools", tools),
+    ]
+    parts = [f"<div class='runbooks-header'><h1>{html.escape(summary['chapter'])} — "
+             f"<span class='runbooks-verdict-{verdict}'>{verdict}</span></h1>",
+             f"<p>{html.escape(counts)}</p>"]
+    if summary.get("execution_error"):
+        err = summary["execution_error"]
+        parts.append(f"<p style='color:#cf222e'><b>Execution stopped: {html.escape(err['kind'])}</b>"
+                     f"<br><pre>{html.escape(err['message'])}</pre></p>")
+    parts.append("<table>" + "".join(f"<tr><th>{k}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
+                 + "</table>")
+    checks = summary.get("checks", [])
+    parts.append(f"<h2>Checks ({len(checks)})</h2><table><tr><th>check</th><th>host</th><th>status</th>"
+                 "<th>detail</th></tr>")
+    for c in checks:
+        parts.append(f"<tr><td>{html.escape(c['check'])}</td><td>{html.escape(c['host'])}</td>"
+                     f"<td>{_badge(c['status'])}</td><td><pre>{html.escape(c.get('detail', ''))}</pre></td></tr>")
+    parts.append("</table>")
+    by_step: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
+    for rec in summary.get("evidence", []):
+        by_step.setdefault(rec.get("step", "run"), []).append(rec)
+    parts.append(f"<h2>Evidence ({len(summary.get('evidence', []))} records)</h2>")
+    for step, recs in by_step.items():
+        bad = sum(1 for r in recs if r["status"] not in ("ok", "info"))
+        parts.append(f"<details><summary><b>{html.escape(step)}</b> — {len(recs)} records"
+                     f"{f', {bad} not ok' if bad else ''}</summary>")
+        for r in recs:
+            title = (f"{_badge(r['status'])} <code>{html.escape(r['target'])}</code> "
+                     f"<code>{html.escape(r['command'][:200])}</code> "
+                     f"(exit {r['exit_code']}, {r['duration_s']} s, {html.escape(r['started_utc'])})")
+            body = ""
+            if r["command"] and len(r["command"]) > 200:
+                body += f"<pre>{html.escape(r['command'])}</pre>"
+            if r.get("stdout"):
+                body += f"<b>stdout</b><pre>{html.escape(r['stdout'])}</pre>"
+            if r.get("stderr"):
+                body += f"<b>stderr</b><pre>{html.escape(r['stderr'])}</pre>"
+            parts.append(f"<details style='margin-left:1.5em'><summary>{title}</summary>{body}</details>")
+        parts.append("</details>")
+    parts.append("<h2>Notebook</h2></div>")
+    return "\n".join(parts)
+
+
+def strip_remote_refs(text: str) -> str:
+    """Drop any <script src=http...> or <link href=http...> left by a template."""
+    return _REMOTE_REF.sub("", text)
+
+
+def render_html(nb: nbformat.NotebookNode, summary: dict[str, Any]) -> str:
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.from_dict(json.loads(json.dumps(nb)))
+    nb.metadata.pop("widgets", None)  # headless widget state is noise
+    exporter = HTMLExporter(template_name="runbooks", extra_template_basedirs=[str(TEMPLATE_DIR)],
+                            embed_images=True)
+    body, _ = exporter.from_notebook_node(nb, resources={"runbooks_header": header_html(summary)})
+    return strip_remote_refs(body)
+
+
+# ----------------------------------------------------------------------------- index
+
+def load_summaries(reports_root: Path) -> list[dict[str, Any]]:
+    out = []
+    for path in reports_root.glob("*/*.json"):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            continue
+        if isinstance(data, dict) and "chapter" in data and "status" in data:
+            data["_json"] = path
+            out.append(data)
+    out.sort(key=lambda d: d.get("started_utc", ""), reverse=True)
+    return out
+
+
+def write_index(reports_root: Path) -> Path:
+    """reports/index.html: every run, newest first: time, chapter, target, mode, status, link."""
+    reports_root.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for s in load_summaries(reports_root):
+        html_path = Path(s["_json"]).with_suffix(".html")
+        link = html_path.relative_to(reports_root).as_posix()
+        rows.append(
+            f"<tr><td>{html.escape(s.get('started_utc', '?'))}</td><td>{html.escape(s['chapter'])}</td>"
+            f"<td>{html.escape('; '.join(s.get('targets') or ['-']))}</td><td>{html.escape(s.get('mode', '?'))}</td>"
+            f"<td>{_badge(s['status'])}</td><td><a href='{html.escape(link)}'>{html.escape(html_path.name)}</a></td></tr>")
+    page = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>k8s-runbooks reports</title>"
+            "<style>body{font-family:sans-serif} td,th{border:1px solid #d0d7de;padding:2px 8px;text-align:left}"
+            "table{border-collapse:collapse}</style></head><body><h1>k8s-runbooks reports</h1>"
+            f"<p>{len(rows)} runs, newest first.</p><table><tr><th>time (UTC)</th><th>chapter</th><th>target</th>"
+            "<th>mode</th><th>status</th><th>report</th></tr>" + "".join(rows) + "</table></body></html>")
+    index = reports_root / "index.html"
+    index.write_text(page, encoding="utf-8")
+    return index

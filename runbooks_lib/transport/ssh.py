@@ -1,0 +1,108 @@
+"""SSH transport over fabric, with host keys verified against a known_hosts file.
+
+No AutoAddPolicy: an unknown or changed host key is refused (reported unreachable with the
+reason), so a man in the middle cannot collect sudo commands.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from pathlib import Path
+
+import paramiko
+from fabric import Connection
+from invoke.exceptions import CommandTimedOut
+
+from .base import TargetUnreachable, Transport
+
+
+class SSHTransport(Transport):
+    """One host over SSH; the connection is opened lazily and reused."""
+
+    def __init__(
+        self,
+        name: str,
+        address: str,
+        *,
+        port: int = 22,
+        user: str = "root",
+        key: Path | None = None,
+        known_hosts: Path | None = None,
+        strict_host_key: bool = True,
+        connect_timeout: float = 10.0,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(name, user=user, **kwargs)  # type: ignore[arg-type]
+        self.address = address
+        self.port = port
+        self.key = key
+        self.known_hosts = known_hosts
+        self.strict_host_key = strict_host_key
+        self.connect_timeout = connect_timeout
+        self._conn: Connection | None = None
+        self._lock = threading.Lock()
+
+    def _connection(self) -> Connection:
+        with self._lock:
+            if self._conn is not None and self._conn.is_connected:
+                return self._conn
+            connect_kwargs: dict[str, object] = {
+                "look_for_keys": self.key is None,
+                "allow_agent": self.key is None,
+                "banner_timeout": self.connect_timeout,
+                "auth_timeout": self.connect_timeout,
+            }
+            if self.key is not None:
+                connect_kwargs["key_filename"] = str(self.key)
+            conn = Connection(
+                self.address, user=self.user, port=self.port,
+                connect_timeout=self.connect_timeout, connect_kwargs=connect_kwargs,
+            )
+            client = conn.client
+            if self.known_hosts is not None:
+                if not self.known_hosts.exists():
+                    raise TargetUnreachable(self.name, f"known_hosts file {self.known_hosts} not found")
+                client.load_host_keys(str(self.known_hosts))
+            else:
+                client.load_system_host_keys()
+            if self.strict_host_key:
+                client.set_missing_host_key_policy(paramiko.RejectPolicy())
+            try:
+                conn.open()
+            except paramiko.BadHostKeyException as exc:
+                raise TargetUnreachable(self.name, f"host key mismatch for {exc.hostname}") from exc
+            except paramiko.AuthenticationException as exc:
+                raise TargetUnreachable(self.name, f"authentication failed as {self.user}: {exc}") from exc
+            except paramiko.SSHException as exc:
+                raise TargetUnreachable(self.name, f"ssh: {exc}") from exc
+            except (TimeoutError, OSError, EOFError) as exc:
+                raise TargetUnreachable(
+                    self.name, f"cannot connect to {self.address}:{self.port}: {exc}") from exc
+            self._conn = conn
+            return conn
+
+    def _exec(self, shell: str, timeout: float, stdin: str | None) -> tuple[int, str, str, bool]:
+        conn = self._connection()
+        in_stream: io.StringIO | bool = io.StringIO(stdin) if stdin is not None else False
+        try:
+            res = conn.run(shell, hide=True, warn=True, timeout=timeout, in_stream=in_stream)
+        except CommandTimedOut as exc:
+            r = exc.result
+            return self.TIMEOUT_EXIT, r.stdout, r.stderr + f"\n[killed after {timeout:.0f}s timeout]", True
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            self.close()
+            raise TargetUnreachable(self.name, f"connection lost: {exc}") from exc
+        return res.exited, res.stdout, res.stderr, False
+
+    def put(self, local: Path, remote: str) -> None:
+        self._connection().put(str(local), remote)
+
+    def get(self, remote: str, local: Path) -> None:
+        self._connection().get(remote, str(local))
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None

@@ -1,0 +1,88 @@
+"""Parameter schema: errors name file and field; overrides typed by the schema; inventories."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from runbooks_lib.params import ParamsError, is_secret_path, load_params
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "p.yaml"
+    p.write_text(text)
+    return p
+
+
+def test_typo_is_an_error_with_suggestion(tmp_path: Path) -> None:
+    p = write(tmp_path, 'cluster_name: prod\nkubernetes_verison: "1.30"\n')
+    with pytest.raises(ParamsError) as err:
+        load_params(p)
+    assert err.value.field == "kubernetes_verison"
+    assert "did you mean 'kubernetes_version'" in str(err.value)
+    assert str(p) in str(err.value)
+
+
+def test_nested_unknown_key(tmp_path: Path) -> None:
+    p = write(tmp_path, "cluster_name: prod\nssh: {conect_timeout: 3}\n")
+    with pytest.raises(ParamsError, match=r"ssh\.conect_timeout: unknown key \(did you mean 'connect_timeout'"):
+        load_params(p)
+
+
+def test_unquoted_version_explained(tmp_path: Path) -> None:
+    p = write(tmp_path, "cluster_name: prod\nkubernetes_version: 1.30\n")
+    with pytest.raises(ParamsError, match="kubernetes_version.*quote it"):
+        load_params(p)
+
+
+def test_set_overrides_are_typed_by_schema(tmp_path: Path) -> None:
+    p = write(tmp_path, "cluster_name: prod\n")
+    params = load_params(p, ["kubernetes_version=1.30", "ssh.forks=7", "ssh.strict_host_key=false"])
+    assert params.kubernetes_version == "1.30"
+    assert params.ssh.forks == 7 and params.ssh.strict_host_key is False
+    with pytest.raises(ParamsError, match="ssh.forks"):
+        load_params(p, ["ssh.forks=many"])
+    with pytest.raises(ParamsError, match="mode"):
+        load_params(p, ["mode=destroy"])
+
+
+def test_confirm_requires_apply_and_cluster_name(tmp_path: Path) -> None:
+    p = write(tmp_path, "cluster_name: prod\n")
+    assert not load_params(p, ["confirm=prod"]).confirmed
+    assert not load_params(p, ["mode=apply", "confirm=lab"]).confirmed
+    assert load_params(p, ["mode=apply", "confirm=prod"]).confirmed
+
+
+def test_seed_ansible_inventory(tmp_path: Path, fixtures: Path) -> None:
+    inv = fixtures / "inventory" / "seed-k8s.ini"
+    p = write(tmp_path, f"cluster_name: prod\ninventory: {inv}\n")
+    hosts = {h.name: h for h in load_params(p).hosts}
+    assert hosts["k8s-m1"].address == "192.168.13.134" and hosts["k8s-m1"].port == 65422
+    assert hosts["k8s-m1"].roles == ["control-plane", "worker", "etcd"]
+    assert hosts["k8s-n2"].roles == ["worker", "etcd"]
+    assert hosts["k8s-n3"].user == "ops"
+
+
+def test_kubespray_yaml_inventory(tmp_path: Path, fixtures: Path) -> None:
+    inv = fixtures / "inventory" / "kubespray.yaml"
+    p = write(tmp_path, f"cluster_name: prod\ninventory: {inv}\n")
+    params = load_params(p)
+    hosts = {h.name: h for h in params.hosts}
+    assert hosts["node1"].roles == ["control-plane", "etcd"]
+    assert hosts["node2"].roles == ["worker"] and hosts["node2"].port == 2222
+    assert all(h.user == "deploy" for h in hosts.values())
+    assert [h.name for h in params.hosts_with_role("control-plane")] == ["node1"]
+
+
+def test_bad_inventory_names_field(tmp_path: Path) -> None:
+    p = write(tmp_path, "cluster_name: prod\ninventory: missing.ini\n")
+    with pytest.raises(ParamsError) as err:
+        load_params(p)
+    assert err.value.field == "inventory" and "not found" in err.value.why
+
+
+def test_secret_fields_marked() -> None:
+    assert is_secret_path("kubeadm.token")
+    assert is_secret_path("secrets.anything")
+    assert not is_secret_path("kubernetes_version")

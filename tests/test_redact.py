@@ -1,0 +1,76 @@
+"""Redaction happens before anything is recorded; samples are real command outputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from runbooks_lib.evidence import Recorder, cap_text, load_records
+from runbooks_lib.redact import MASK, Redactor
+
+TOKEN = "dt63lv.vas53zh1hhurw1qz"
+CERT_KEY = "9555b74008f24687eb964bd90a164ecb5760a89481d9c55a77c129b7db438168"
+
+
+def test_kubeadm_init_output(fixtures: Path) -> None:
+    text = (fixtures / "redact" / "kubeadm-init.txt").read_text()
+    assert TOKEN in text and CERT_KEY in text
+    out = Redactor().redact(text)
+    assert TOKEN not in out
+    assert CERT_KEY not in out
+    # the non-secret parts stay readable
+    assert "--discovery-token-ca-cert-hash sha256:041af3cde7a1" in out
+    assert "kubeadm join 192.168.207.131:6443 --token " + MASK in out
+
+
+def test_kubeconfig_credentials(fixtures: Path) -> None:
+    text = (fixtures / "redact" / "kubeconfig.yaml").read_text()
+    out = Redactor().redact(text)
+    assert "client-key-data: " + MASK in out
+    assert "eyJhbGciOiJSUzI1NiIs" not in out
+    assert "server: https://10.10.1.21:6443" in out  # not a secret
+
+
+def test_pem_private_key_and_bearer() -> None:
+    pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    body = pem.splitlines()[1]
+    out = Redactor().redact(f"key follows\n{pem}\ncurl -H 'Authorization: Bearer abc.def.ghi-123456789'")
+    assert body not in out
+    assert "BEGIN PRIVATE KEY" in out and "abc.def.ghi" not in out
+
+
+def test_secret_object_data_masked(fixtures: Path) -> None:
+    obj = json.loads((fixtures / "redact" / "secret.json").read_text())
+    out = Redactor().redact_obj(obj)
+    assert isinstance(out, dict)
+    assert set(out["data"].values()) == {MASK}
+    assert out["metadata"]["name"] == "bootstrap-token-dt63lv"
+
+
+def test_marked_values_and_passwords() -> None:
+    r = Redactor(["hunter2-very-secret"])
+    out = r.redact("mysql -u root --password=abc123 ; echo hunter2-very-secret; "
+                   "https://user:p4ss@example.invalid/x")
+    assert "hunter2-very-secret" not in out and "abc123" not in out and "p4ss" not in out
+
+
+def test_recorder_redacts_before_writing(tmp_path: Path) -> None:
+    rec = Recorder(tmp_path / "ev.jsonl", Redactor())
+    rec.record(kind="command", target="cp1", command=f"kubeadm token create {TOKEN}", exit_code=0,
+               stdout=f"kubeadm join 1.2.3.4:6443 --token {TOKEN}")
+    raw = (tmp_path / "ev.jsonl").read_text()
+    assert TOKEN not in raw
+    assert load_records(tmp_path / "ev.jsonl")[0]["target"] == "cp1"
+
+
+def test_cap_keeps_head_and_tail() -> None:
+    text = "HEAD" + "x" * 100_000 + "TAIL"
+    out = cap_text(text, 1000)
+    assert out.startswith("HEAD") and out.endswith("TAIL")
+    assert "bytes omitted" in out and len(out) < 1200
+    assert cap_text("short", 1000) == "short"
