@@ -97,6 +97,19 @@ def _cmd_reports(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_schema(args: argparse.Namespace) -> int:
+    from .params import schema_json
+
+    text = schema_json()
+    if args.write:
+        target = Path(DEFAULT_PARAMS).parent / "schema.json"
+        target.write_text(text, encoding="utf-8")
+        print(f"wrote {target}")
+    else:
+        print(text, end="")
+    return 0
+
+
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-p", "--params", help=f"parameter file (default {DEFAULT_PARAMS})")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a parameter (repeatable)")
@@ -122,6 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     reports = sub.add_parser("reports", help="rebuild reports/index.html")
     reports.add_argument("--out", default=str(Path(DEFAULT_PARAMS).parent.parent / "reports"))
     reports.set_defaults(func=_cmd_reports)
+    schema = sub.add_parser("schema", help="the parameter file's JSON schema")
+    schema.add_argument("--write", action="store_true", help="write parameters/schema.json")
+    schema.set_defaults(func=_cmd_schema)
     if importlib.util.find_spec("runbooks_lib.lab.cli"):
         from .lab.cli import add_lab_parser
 

@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .chapters.calico_ips.settings import Settings as CalicoIpsSettings
 from .chapters.etcd_backup.settings import Settings as EtcdBackupSettings
@@ -98,7 +106,12 @@ class Params(_Strict):
     etcd_backup: EtcdBackupSettings = EtcdBackupSettings()
 
     # set by the loader, not by the file
-    source: str = Field("<defaults>", exclude=True)
+    _source: str = PrivateAttr("<defaults>")
+
+    @property
+    def source(self) -> str:
+        """The parameter file this came from."""
+        return self._source
 
     @field_validator("cluster_name")
     @classmethod
@@ -305,7 +318,7 @@ def load_params(path: Path | str | None = None, overrides: list[str] | None = No
         params = Params.model_validate(data)
     except ValidationError as exc:
         raise _format_error(exc, source) from None
-    params.source = source
+    params._source = source
     return params
 
 
@@ -342,3 +355,11 @@ def secret_values(params: Params) -> list[str]:
                 except ParamsError:
                     continue
     return out
+
+
+def schema_json() -> str:
+    """The JSON schema of a parameter file (parameters/schema.json is this, kept current by a test)."""
+    import json
+
+    schema = Params.model_json_schema(mode="validation")
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"

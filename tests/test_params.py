@@ -86,3 +86,18 @@ def test_secret_fields_marked() -> None:
     assert is_secret_path("kubeadm.token")
     assert is_secret_path("secrets.anything")
     assert not is_secret_path("kubernetes_version")
+
+
+def test_schema_file_is_current() -> None:
+    from runbooks_lib.params import PROJECT_ROOT, schema_json
+
+    on_disk = (PROJECT_ROOT / "parameters" / "schema.json").read_text()
+    assert on_disk == schema_json(), "parameters/schema.json is stale: run `runbooks schema --write`"
+
+
+def test_example_parameter_files_validate(fixtures: Path) -> None:
+    from runbooks_lib.params import PROJECT_ROOT
+
+    for example in sorted((PROJECT_ROOT / "parameters").glob("example-*.yaml")):
+        params = load_params(example)
+        assert params.mode == "plan", example
