@@ -301,9 +301,10 @@ def load_params(path: Path | str | None = None, overrides: list[str] | None = No
     for key in ("inventory",):
         if isinstance(data.get(key), str):
             data[key] = str((base / Path(data[key]).expanduser()).resolve())
-    ssh = data.get("ssh")
-    if isinstance(ssh, dict) and isinstance(ssh.get("known_hosts"), str):
-        ssh["known_hosts"] = str((base / Path(ssh["known_hosts"]).expanduser()).resolve())
+    for section, key in (("ssh", "known_hosts"), ("kube", "kubeconfig")):
+        node = data.get(section)
+        if isinstance(node, dict) and isinstance(node.get(key), str):
+            node[key] = str((base / Path(node[key]).expanduser()).resolve())
     if data.get("inventory"):
         if data.get("hosts"):
             raise ParamsError(source, "inventory", "give either hosts or inventory, not both")

@@ -101,3 +101,11 @@ def test_example_parameter_files_validate(fixtures: Path) -> None:
     for example in sorted((PROJECT_ROOT / "parameters").glob("example-*.yaml")):
         params = load_params(example)
         assert params.mode == "plan", example
+
+
+def test_relative_paths_resolve_against_the_file(tmp_path: Path) -> None:
+    p = write(tmp_path, "cluster_name: prod\nssh: {known_hosts: kh}\nkube: {kubeconfig: sub/kc}\n")
+    params = load_params(p)
+    assert params.ssh.known_hosts == str(tmp_path / "kh")
+    assert params.kube.kubeconfig == str(tmp_path / "sub" / "kc")
+    assert load_params(write(tmp_path, "cluster_name: x\n")).kube.kubeconfig.endswith("/.kube/config")
