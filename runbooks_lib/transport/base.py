@@ -6,6 +6,7 @@ only implement ``_exec`` (and file transfer where they can).
 
 from __future__ import annotations
 
+import math
 import shlex
 import time
 from abc import ABC, abstractmethod
@@ -85,10 +86,18 @@ class Transport(ABC):
     def needs_sudo(self) -> bool:
         return self.user != "root"
 
-    def wrap(self, shell: str, sudo: bool) -> str:
-        """Wrap ``shell`` for sudo when asked and the user is not root (non-interactive sudo)."""
+    #: wrap remote commands in coreutils `timeout` so an overrun is killed where it runs
+    kill_on_target = False
+
+    def wrap(self, shell: str, sudo: bool, timeout: float | None = None) -> str:
+        """Wrap ``shell`` for the target: `timeout` inside sudo (so the kill has the rights and
+        reaches the whole process group), and non-interactive sudo when the user is not root."""
+        if self.kill_on_target and timeout is not None:
+            shell = f"timeout -k 5 {max(1, math.ceil(timeout))} sh -c {shlex.quote(shell)}"
+        elif sudo and self.needs_sudo:
+            shell = f"sh -c {shlex.quote(shell)}"
         if sudo and self.needs_sudo:
-            return f"sudo -n -- sh -c {shlex.quote(shell)}"
+            return f"sudo -n -- {shell}"
         return shell
 
     def run(
@@ -104,8 +113,8 @@ class Transport(ABC):
     ) -> CommandResult:
         """Run ``cmd``; record it (``display`` replaces the command text in evidence)."""
         shell = to_shell(cmd)
-        wrapped = self.wrap(shell, sudo)
         limit = self.command_timeout if timeout is None else timeout
+        wrapped = self.wrap(shell, sudo, limit)
         started = utc_now()
         t0 = time.monotonic()
         try:

@@ -6,13 +6,14 @@ reason), so a man in the middle cannot collect sudo commands.
 
 from __future__ import annotations
 
-import io
+import math
+import select
 import threading
+import time
 from pathlib import Path
 
 import paramiko
 from fabric import Connection
-from invoke.exceptions import CommandTimedOut
 
 from .base import TargetUnreachable, Transport
 
@@ -82,18 +83,54 @@ class SSHTransport(Transport):
             self._conn = conn
             return conn
 
+    kill_on_target = True
+
     def _exec(self, shell: str, timeout: float, stdin: str | None) -> tuple[int, str, str, bool]:
+        """One exec channel per command; stdin written in bulk (invoke feeds it a byte at a time).
+
+        ``shell`` already runs under coreutils ``timeout`` on the host (see ``wrap``), so an
+        overrun is killed there, not merely abandoned; a local deadline backs it up.
+        """
         conn = self._connection()
-        in_stream: io.StringIO | bool = io.StringIO(stdin) if stdin is not None else False
+        transport = conn.client.get_transport()
+        limit = max(1, math.ceil(timeout))
+        t0 = time.monotonic()
         try:
-            res = conn.run(shell, hide=True, warn=True, timeout=timeout, in_stream=in_stream)
-        except CommandTimedOut as exc:
-            r = exc.result
-            return self.TIMEOUT_EXIT, r.stdout, r.stderr + f"\n[killed after {timeout:.0f}s timeout]", True
+            if transport is None or not transport.is_active():
+                raise paramiko.SSHException("transport closed")
+            chan = transport.open_session(timeout=self.connect_timeout)
+            chan.exec_command(shell)
+            if stdin is not None:
+                chan.sendall(stdin.encode())
+            chan.shutdown_write()
         except (OSError, EOFError, paramiko.SSHException) as exc:
             self.close()
             raise TargetUnreachable(self.name, f"connection lost: {exc}") from exc
-        return res.exited, res.stdout, res.stderr, False
+        out, err = bytearray(), bytearray()
+        deadline = t0 + limit + 15
+        try:
+            while True:
+                while chan.recv_ready():
+                    out += chan.recv(65536)
+                while chan.recv_stderr_ready():
+                    err += chan.recv_stderr(65536)
+                if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
+                    break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return (self.TIMEOUT_EXIT, out.decode(errors="replace"),
+                            err.decode(errors="replace") + f"\n[no answer {limit + 15}s after start]", True)
+                ready, _, _ = select.select([chan], [], [], min(remaining, 1.0))
+                if ready and not (chan.recv_ready() or chan.recv_stderr_ready() or chan.exit_status_ready()):
+                    time.sleep(0.005)
+            code = chan.recv_exit_status()
+        finally:
+            chan.close()
+        timed_out = code == self.TIMEOUT_EXIT and time.monotonic() - t0 >= limit - 0.5
+        stderr = err.decode(errors="replace")
+        if timed_out:
+            stderr += f"\n[killed after {limit}s timeout]"
+        return code, out.decode(errors="replace"), stderr, timed_out
 
     def put(self, local: Path, remote: str) -> None:
         self._connection().put(str(local), remote)

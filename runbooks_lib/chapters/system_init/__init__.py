@@ -1,0 +1,224 @@
+"""Chapter 01 system-init: prepare nodes for kubeadm as a compliance engine.
+
+``survey(run)`` reads every node (one composite command per node, nodes in parallel) and
+evaluates each check; ``plan(run)`` records the verdict of that (read-only); ``apply(run)``
+converges each node (apply the differing changes, re-read, repeat while something is still
+applicable, at most 3 rounds), and the verdict is the re-read state, never exit codes.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ...changes import Change
+from ...changes import apply as apply_change
+from ...transport.base import CommandResult, Transport
+from .checks import CHECKS, Desired, Finding, Node, desired_from, evaluate, pending_changes, uniqueness
+from .gather import NodeFacts, gather
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+    from ...run import Run
+
+MAX_ROUNDS = 3
+
+
+@dataclass
+class Applied:
+    change: Change
+    results: list[CommandResult]
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.results)
+
+
+@dataclass
+class NodeResult:
+    host: str
+    facts: NodeFacts | None = None
+    findings: list[Finding] = field(default_factory=list)
+    error: str | None = None
+    unreachable: bool = False
+    applied: list[Applied] = field(default_factory=list)
+    rounds: int = 0
+
+    @property
+    def planned(self) -> list[Change]:
+        return pending_changes(self.findings)
+
+
+@dataclass
+class Result:
+    mode: str
+    nodes: dict[str, NodeResult]
+    wall_s: float
+    desired: Desired
+
+    def findings_frame(self) -> pd.DataFrame:
+        import pandas as pd
+
+        rows = [{"check": fd.check, "host": h, "status": fd.status, "detail": fd.detail}
+                for h, nr in self.nodes.items() for fd in nr.findings]
+        for h, nr in self.nodes.items():
+            if nr.error:
+                rows.append({"check": "gather", "host": h, "status": "unreachable" if nr.unreachable else "error",
+                             "detail": nr.error})
+        return pd.DataFrame(rows, columns=["check", "host", "status", "detail"])
+
+    def matrix(self) -> pd.DataFrame:
+        """checks x nodes -> status."""
+        import pandas as pd
+
+        data: dict[str, dict[str, str]] = {}
+        for h, nr in self.nodes.items():
+            col = {fd.check: fd.status for fd in nr.findings}
+            if nr.error:
+                col = {c: ("unreachable" if nr.unreachable else "error") for c in CHECKS}
+            data[h] = col
+        return pd.DataFrame(data, index=list(CHECKS)).fillna("")
+
+    def status(self, check: str, host: str) -> str:
+        return next((fd.status for fd in self.nodes[host].findings if fd.check == check), "")
+
+    def non_compliant(self) -> list[tuple[str, str]]:
+        """(check, host) pairs whose status fails the run."""
+        return [(fd.check, h) for h, nr in self.nodes.items() for fd in nr.findings
+                if fd.status in ("fail", "error")]
+
+
+def context(run: Run) -> tuple[Desired, dict[str, Node]]:
+    p = run.params
+    nodes = {h.name: Node(h.name, h.address, list(h.roles), h.lab) for h in p.selected_hosts()}
+    return desired_from(p), nodes
+
+
+def _gather(t: Transport, d: Desired) -> NodeFacts:
+    return gather(t, d.tools, d.sysctl_keys())
+
+
+def _survey_node(t: Transport, node: Node, d: Desired) -> NodeResult:
+    facts = _gather(t, d)
+    return NodeResult(t.name, facts, evaluate(facts, node, d))
+
+
+def _converge_node(t: Transport, node: Node, d: Desired) -> NodeResult:
+    """Apply what differs, re-read, repeat while something applicable remains."""
+    facts = _gather(t, d)
+    nr = NodeResult(t.name, facts, evaluate(facts, node, d))
+    tried: set[str] = set()
+    for rnd in range(1, MAX_ROUNDS + 1):
+        todo = [c for c in nr.planned if _key(c) not in tried]
+        if not todo:
+            break
+        nr.rounds = rnd
+        for change in todo:
+            tried.add(_key(change))
+            t.recorder.note(f"{t.name}: apply [{change.check}] {change.summary}")
+            nr.applied.append(Applied(change, apply_change(t, change)))
+        nr.facts = _gather(t, d)
+        nr.findings = evaluate(nr.facts, node, d)
+    return nr
+
+
+def _key(c: Change) -> str:
+    return f"{c.check}|{c.path}|{c.content}|{'&&'.join(c.commands)}"
+
+
+def _run_fleet(run: Run, fn: Any, nodes: dict[str, Node], d: Desired, mode: str) -> Result:
+    t0 = time.monotonic()
+    fleet = run.fleet()
+    timeout = run.params.ssh.command_timeout * (MAX_ROUNDS * 4 if mode == "apply" else 2) + 60
+    outcomes = fleet.map(lambda t: fn(t, nodes[t.name], d), timeout=timeout)
+    results: dict[str, NodeResult] = {}
+    for h, oc in outcomes.items():
+        if oc.ok and oc.value is not None:
+            results[h] = oc.value
+        else:
+            results[h] = NodeResult(h, error=oc.error, unreachable=oc.unreachable)
+    facts = {h: nr.facts for h, nr in results.items() if nr.facts is not None}
+    for h, extra in uniqueness(facts, nodes).items():
+        fs = results[h].findings
+        pos = next((i for i, fd in enumerate(fs) if fd.check == "host.systemd"), len(fs))
+        fs[pos:pos] = extra
+    return Result(mode, results, time.monotonic() - t0, d)
+
+
+def survey(run: Run) -> Result:
+    """Read every node and evaluate every check (read-only; nothing recorded as checks)."""
+    d, nodes = context(run)
+    with run.recorder.in_step("survey"):
+        return _run_fleet(run, _survey_node, nodes, d, "plan")
+
+
+def converge(run: Run) -> Result:
+    """apply mode: change what differs on every node, then re-read (the Result is the re-read state)."""
+    if run.params.mode != "apply":
+        raise PermissionError("system-init changes nodes only with mode=apply (this run is plan mode)")
+    d, nodes = context(run)
+    with run.recorder.in_step("apply"):
+        return _run_fleet(run, _converge_node, nodes, d, "apply")
+
+
+def record(run: Run, result: Result) -> None:
+    """One run.check per check x node (the verdict), plus one "changes" check per node in apply mode."""
+    for h, nr in result.nodes.items():
+        if nr.error:
+            run.check("system-init", h, "unreachable" if nr.unreachable else "error", nr.error)
+            continue
+        for fd in nr.findings:
+            run.check(fd.check, h, fd.status, fd.detail)
+        if result.mode == "apply":
+            if nr.applied:
+                failed = [a for a in nr.applied if not a.ok]
+                detail = f"{len(nr.applied)} change(s) in {nr.rounds} round(s): " + "; ".join(
+                    f"{a.change.check}{' (a command failed)' if not a.ok else ''}" for a in nr.applied)
+                run.check("changes", h, "changed", detail + (f" — {len(failed)} with failed commands"
+                                                              if failed else ""))
+            else:
+                run.check("changes", h, "info", "no changes")
+    run.figure("system_init", {
+        "mode": result.mode, "wall_s": round(result.wall_s, 2), "nodes": len(result.nodes),
+        "non_compliant": len(result.non_compliant()),
+        "changes": {h: len(nr.applied) for h, nr in result.nodes.items()},
+    })
+
+
+def plan(run: Run) -> Result:
+    """Survey and record the verdict (plan mode: any non-compliance fails the run)."""
+    result = survey(run)
+    if run.params.mode == "plan":
+        record(run, result)
+    return result
+
+
+def apply(run: Run) -> Result:
+    """Converge and record the re-verified verdict."""
+    result = converge(run)
+    record(run, result)
+    return result
+
+
+def changes_text(nr: NodeResult) -> str:
+    """The exact planned changes for one node (diffs and commands), or "no changes"."""
+    planned = nr.planned
+    if nr.error:
+        return f"{nr.host}: {nr.error}"
+    if not planned:
+        return f"{nr.host}: no changes"
+    return f"{nr.host}: {len(planned)} change(s)\n\n" + "\n\n".join(c.describe() for c in planned)
+
+
+def applied_text(nr: NodeResult) -> str:
+    if not nr.applied:
+        return f"{nr.host}: no changes"
+    lines = [f"{nr.host}: {len(nr.applied)} change(s) applied in {nr.rounds} round(s)"]
+    for a in nr.applied:
+        lines.append(f"  [{a.change.check}] {a.change.summary}: {'ok' if a.ok else 'FAILED'}")
+        for r in a.results:
+            if not r.ok:
+                lines.append(f"    $ {r.command} -> exit {r.exit_code}: {(r.stderr or r.stdout).strip()[-300:]}")
+    return "\n".join(lines)

@@ -1,0 +1,69 @@
+"""What notebook 01 shows: the compliance matrix, per-node changes, rendered reference files."""
+
+from __future__ import annotations
+
+import html
+
+from ... import display
+from ...changes import containerd as containerd_c
+from ...changes import modules as modules_c
+from ...changes import sysctl as sysctl_c
+from ...facts.modules import K8S_FILE
+from . import Result, applied_text, changes_text
+from .checks import BRIDGE_KEYS, Desired
+
+
+def matrix_html(result: Result) -> str:
+    """checks x nodes, each cell a coloured badge (detail in the tooltip)."""
+    df = result.matrix()
+    details = {(fd.check, h): fd.detail for h, nr in result.nodes.items() for fd in nr.findings}
+    head = "<th style='text-align:left'>check</th>" + "".join(
+        f"<th style='text-align:left'>{html.escape(str(c))}</th>" for c in df.columns)
+    rows = []
+    for check, row in df.iterrows():
+        cells = "".join(
+            f"<td title='{html.escape(details.get((str(check), str(h)), ''), quote=True)}'>"
+            f"{display.badge(str(v)) if v else ''}</td>" for h, v in row.items())
+        rows.append(f"<tr><td style='text-align:left'>{html.escape(str(check))}</td>{cells}</tr>")
+    return (f"<table class='runbooks-table'><thead><tr>{head}</tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table>")
+
+
+def show_matrix(result: Result, title: str) -> None:
+    display._show(f"<h4>{html.escape(title)} ({result.wall_s:.1f} s, {len(result.nodes)} nodes)</h4>")
+    display._show(matrix_html(result))
+
+
+def show_details(result: Result, only_problems: bool = True) -> None:
+    df = result.findings_frame()
+    if only_problems:
+        df = df[~df["status"].isin(["pass", "n/a", "info"])]
+    display.table(df.reset_index(drop=True), "Details" + (" (not passing)" if only_problems else ""))
+
+
+def show_changes(result: Result) -> None:
+    for nr in result.nodes.values():
+        text = applied_text(nr) if result.mode == "apply" else changes_text(nr)
+        display._show(f"<pre style='white-space:pre-wrap'>{html.escape(text)}</pre>")
+
+
+def reference_files(d: Desired) -> dict[str, str]:
+    """Files as rendered for a node with br_netfilter present and no operator-raised values
+    (what does not depend on host state)."""
+    exact = {"net.ipv4.ip_forward": "1", **{k: "1" for k in BRIDGE_KEYS}, "vm.swappiness": "0",
+             **d.settings.sysctl_extra}
+    values = sysctl_c.desired_values(exact, d.settings.sysctl_minimum, {}, {})
+    return {
+        sysctl_c.PATH: sysctl_c.render(values),
+        K8S_FILE: modules_c.render(d.modules),
+        "/etc/crictl.yaml": containerd_c.render_crictl(containerd_c.crictl_desired(d.settings.containerd_socket)),
+    }
+
+
+def print_reference_files(d: Desired) -> None:
+    """Plain text (deterministic, for # NBVAL_CHECK_OUTPUT)."""
+    for path, text in reference_files(d).items():
+        print(f"--- {path}")
+        print(text, end="")
+    print(f"--- containerd: sandbox image {d.sandbox_image}, SystemdCgroup = true, CRI plugin enabled")
+    print(f"--- kube-proxy mode {d.proxy_mode}: modules {', '.join(d.modules)}")
