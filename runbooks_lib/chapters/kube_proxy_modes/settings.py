@@ -2,10 +2,58 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Mode = Literal["iptables", "ipvs", "nftables"]
+
+DEFAULT_GRID = [10, 100, 1000, 5000, 10000]
+DEFAULT_MODES: list[Mode] = ["iptables", "nftables", "ipvs"]
 
 
 class Settings(BaseModel):
-    """Not built yet: the section exists so a parameter file can be validated."""
+    """Part A (dataplane benchmark) and Part B (in-cluster mode switch)."""
 
     model_config = ConfigDict(extra="forbid")
+
+    # --- Part A: benchmark
+    bench_host: str | None = Field(
+        None, description='inventory host that runs the benchmark, "local" for this machine; '
+                          "default: the first selected host")
+    grid: list[int] = Field(default_factory=lambda: list(DEFAULT_GRID),
+                            description="service counts N to measure")
+    endpoints: int = Field(2, ge=1, le=8, description="endpoints per service")
+    connections: int = Field(1000, ge=10, le=100_000,
+                             description="new TCP connections per latency point (>= 1000 for published numbers)")
+    point_time_limit_s: float = Field(30.0, gt=0, le=600, description="time limit of one latency measurement")
+    per_n_timeout_s: float = Field(300.0, gt=0, le=3600,
+                                   description="time limit of the node program for one N (all modes)")
+    modes: list[Mode] = Field(default_factory=lambda: list(DEFAULT_MODES),
+                              description="modes to measure; ipvs reports 'unavailable' where the kernel lacks it")
+    nft_transaction_services: int = Field(
+        0, ge=0, description="services per nft transaction in the full load; 0 = one transaction (as kube-proxy)")
+    ipvs_load_modules: bool = Field(False, description="modprobe ip_vs on the bench host if it is not loaded")
+    service_count: int | None = Field(
+        None, ge=0, description="the cluster's Service count for the recommendation (default: read from the API "
+                                "when available, else the largest N of the grid)")
+
+    # --- Part B: switch (coordinated with switch.py)
+    target_mode: Mode | None = Field(None, description="mode to switch kube-proxy to (Part B); None: plan only")
+
+    @field_validator("grid")
+    @classmethod
+    def _grid(cls, v: list[int]) -> list[int]:
+        if not v:
+            raise ValueError("needs at least one service count")
+        bad = [n for n in v if not 1 <= n < 60000]
+        if bad:
+            raise ValueError(f"service counts must be 1..59999: {bad}")
+        return sorted(set(v))
+
+    @field_validator("modes")
+    @classmethod
+    def _modes(cls, v: list[Mode]) -> list[Mode]:
+        if not v:
+            raise ValueError("needs at least one mode")
+        return list(dict.fromkeys(v))

@@ -1,0 +1,26 @@
+"""Chapter kube-proxy-modes: iptables vs IPVS vs nftables.
+
+Part A (this package): a measured dataplane benchmark on a node (``benchmark``, ``node_bench``),
+published reference figures (``reference``), plots (``plots``) and a recommendation
+(``recommend``). Part B (``switch``) switches kube-proxy's mode in a cluster.
+"""
+
+from __future__ import annotations
+
+from .benchmark import (
+    BenchmarkResult,
+    bench_transport,
+    cleanup,
+    leftovers,
+    print_progress,
+    record,
+    run_benchmark,
+    shape_findings,
+)
+from .recommend import Recommendation, recommend
+from .reference import reference_frame
+
+__all__ = [
+    "BenchmarkResult", "Recommendation", "bench_transport", "cleanup", "leftovers", "print_progress", "recommend",
+    "record", "reference_frame", "run_benchmark", "shape_findings",
+]
