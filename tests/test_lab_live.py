@@ -218,3 +218,19 @@ def test_down_leaves_nothing(lab: LabState) -> None:
         time.sleep(0.5)
     assert not left, left
     assert not is_up(NAME)
+
+
+def test_ssh_bulk_stdin_and_remote_timeout_kill(lab: LabState) -> None:
+    """Large stdin goes through in bulk; an overrunning command is killed on the node, sudo included."""
+    node = lab.nodes[0].hostname
+    t = lab.transport(node)
+    assert t.user != "root"  # the sudo path
+    payload = "x" * 2_000_000
+    t0 = time.monotonic()
+    res = t.run("wc -c", stdin=payload)
+    assert res.ok and res.stdout.strip() == "2000000"
+    assert time.monotonic() - t0 < 10
+    res = t.run("sleep 47; echo survived", timeout=2)
+    assert res.timed_out and res.exit_code == 124 and "survived" not in res.stdout
+    left = t.run("pgrep -x sleep -a || true", timeout=10)
+    assert "sleep 47" not in left.stdout, "the timed-out command is still running on the node"
