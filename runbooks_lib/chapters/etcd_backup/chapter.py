@@ -1,0 +1,476 @@
+"""The chapter's steps as the notebook calls them: each takes the :class:`~runbooks_lib.run.Run`,
+records checks and key figures, and returns what the notebook shows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ...transport import TargetUnreachable, Transport
+from . import config as cfgmod
+from . import node as bk
+from . import restoreplan as rs
+from .retention import SUFFIXES
+from .settings import Settings
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+    from ...run import Run
+
+CHAPTER = "etcd-backup"
+
+
+def _project_root() -> Path:
+    from ...params import PROJECT_ROOT  # late: params imports this package's settings
+
+    return PROJECT_ROOT
+
+
+def settings(run: Run) -> Settings:
+    return run.params.etcd_backup
+
+
+def node_name(run: Run) -> str:
+    """The node to back up from: settings.node, else the first control-plane (or etcd) host."""
+    s = settings(run)
+    if s.node:
+        return s.node
+    hosts = run.params.hosts_with_role("control-plane") or run.params.hosts_with_role("etcd")
+    if not hosts:
+        raise ValueError("no host with role control-plane or etcd: set etcd_backup.node")
+    return hosts[0].name
+
+
+def local_dir(run: Run) -> Path | None:
+    """Where the runner keeps its copies (git-ignored backups/etcd/<cluster> by default: snapshots hold every Secret, so they stay out of reports)."""
+    s = settings(run)
+    if s.local_dir == "":
+        return None
+    if s.local_dir:
+        return Path(s.local_dir).expanduser()
+    return _project_root() / "backups" / "etcd" / run.params.cluster_name
+
+
+def _fail(run: Run, check: str, host: str, exc: BaseException) -> None:
+    if isinstance(exc, bk.EtcdError):
+        run.check(check, host, exc.diagnosis.status, exc.diagnosis.message)
+    elif isinstance(exc, TargetUnreachable):
+        run.check(check, host, "unreachable", exc.reason)
+    else:
+        run.check(check, host, "error", f"{type(exc).__name__}: {exc}")
+
+
+# ----------------------------------------------------------------------------- discover
+
+
+def discover(run: Run) -> bk.Target | None:
+    """Find etcd and its certificates on the node; None (and a failed check) when that fails."""
+    host = node_name(run)
+    t = run.transport(host)
+    with run.recorder.in_step("discover"):
+        try:
+            target = bk.discover(t, settings(run))
+        except (bk.EtcdError, TargetUnreachable, cfgmod.ConfigError) as exc:
+            _fail(run, "etcd found", host, exc)
+            return None
+    run.add_target(f"etcd {target.client.endpoint} on {host} ({'lab' if run.params.is_lab else 'host'})")
+    run.check("etcd found", host, "pass", f"{target.client.endpoint} from {target.discovered_from}"
+              + (f"; {'; '.join(target.notes)}" if target.notes else ""))
+    return target
+
+
+# ----------------------------------------------------------------------------- backup
+
+
+@dataclass
+class BackupResult:
+    target: bk.Target
+    snapshot: bk.Snapshot | None = None
+    verification: bk.Verification | None = None
+    shipped: str | None = None  # the file shipped (the .db or its .gz)
+    shipped_sha256: str | None = None
+    copies: list[bk.Copy] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    figures: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def verified(self) -> bool:
+        return bool(self.verification and self.verification.ok)
+
+    def table(self) -> pd.DataFrame:
+        import pandas as pd
+
+        return pd.DataFrame([{"figure": k, "value": v} for k, v in self.figures.items()])
+
+
+def backup(run: Run, target: bk.Target) -> BackupResult:
+    """Preflight, free space, snapshot save, verify (status, sha256, integrity), gzip, ship, check copies."""
+    s = settings(run)
+    t = run.transport(target.node)
+    res = BackupResult(target)
+    with run.recorder.in_step("preflight"):
+        try:
+            pf = bk.preflight(t, target, s)
+        except (bk.EtcdError, TargetUnreachable) as exc:
+            _fail(run, "etcd reachable over TLS", target.node, exc)
+            return res
+        st = pf.status
+        run.check("etcd reachable over TLS", target.node, "pass",
+                  f"{st.endpoint}: etcd {st.version}, revision {st.revision}, db {st.db_size / 1e6:.1f} MB"
+                  + (", leader" if st.is_leader else ""))
+        res.figures.update({"etcd_version": st.version, "db_size_bytes": st.db_size})
+    with run.recorder.in_step("free space"):
+        needed = int(st.db_size * s.free_space_factor) + (1 << 20)
+        try:
+            avail = {f"{target.node}:{s.remote_dir}": bk.free_bytes(t, s.remote_dir)}
+            ld = local_dir(run)
+            if ld is not None:
+                import shutil
+
+                ld.mkdir(parents=True, exist_ok=True)
+                avail[f"local:{ld}"] = shutil.disk_usage(ld).free
+            if s.copy_to_host:
+                avail[f"{s.copy_to_host}:{s.copy_to_dir}"] = bk.free_bytes(run.transport(s.copy_to_host),
+                                                                            s.copy_to_dir)
+        except TargetUnreachable as exc:
+            _fail(run, "free space before writing", exc.target, exc)
+            return res
+        rows = bk.space_rows(needed, avail)
+        for row in rows:
+            run.check(*row)
+        if any(r[2] != "pass" for r in rows):
+            return res
+    with run.recorder.in_step("snapshot save"):
+        try:
+            snap = bk.save(t, target, s, run.params.cluster_name)
+        except (bk.EtcdError, TargetUnreachable) as exc:
+            _fail(run, "snapshot saved", target.node, exc)
+            return res
+        res.snapshot = snap
+        res.timings["save_s"] = round(snap.save_s, 3)
+        run.check("snapshot saved", target.node, "pass", f"{snap.path} in {snap.save_s:.2f}s")
+    with run.recorder.in_step("verify"):
+        v = bk.verify(t, target, snap.path, s, count_source_keys=True)
+        res.verification = v
+        res.timings["verify_s"] = round(v.duration_s, 3)
+        for row in v.rows():
+            run.check(*row)
+        if not v.ok or v.status is None:
+            return res
+        snap.source_keys_at_rev = v.source_keys
+        meta = bk.sidecar(snap, v, {"source_keys_at_revision": snap.source_keys_at_rev})
+        bk.write_sidecar(t, snap.path, meta)
+        res.figures.update({
+            "snapshot": snap.name, "node": target.node, "hash": v.status.hash_hex, "revision": v.status.revision,
+            "total_keys": v.status.total_keys, "keys": snap.source_keys_at_rev, "size_bytes": v.size,
+            "sha256": v.sha256, "integrity": v.integrity, "status_tool": target.status_tool})
+    shipped, sha = snap.path, v.sha256
+    if s.gzip:
+        with run.recorder.in_step("gzip"):
+            gz, gz_sha, took = bk.compress(t, snap.path, s)
+            bk.write_sidecar(t, gz, dict(meta, sha256=gz_sha, compressed_from_sha256=v.sha256))
+            shipped, sha = gz, gz_sha
+            res.timings["gzip_s"] = round(took, 3)
+            res.figures["gzip_sha256"] = gz_sha
+    res.shipped, res.shipped_sha256 = shipped, sha
+    with run.recorder.in_step("ship"):
+        t0 = time.monotonic()
+        meta_shipped = dict(meta, sha256=sha)
+        ld = local_dir(run)
+        staged: Path | None = None
+        if ld is not None:
+            try:
+                c = bk.ship_local(t, shipped, sha, ld, s, meta_shipped)
+                res.copies.append(c)
+                staged = Path(c.path) if c.ok else None
+            except (OSError, TargetUnreachable) as exc:
+                _fail(run, "copy sha256 matches", f"local:{ld}", exc)
+        if s.copy_to_host:
+            try:
+                res.copies.append(bk.ship_host(t, run.transport(s.copy_to_host), shipped, sha, s.copy_to_dir, s,
+                                               meta_shipped, staged))
+            except (OSError, TargetUnreachable) as exc:
+                _fail(run, "copy sha256 matches", f"{s.copy_to_host}:{s.copy_to_dir}", exc)
+        for c in res.copies:
+            run.check(*c.row())
+        res.timings["ship_s"] = round(time.monotonic() - t0, 3)
+    return res
+
+
+# ----------------------------------------------------------------------------- drill
+
+
+def drill(run: Run, result: BackupResult) -> bk.Drill | None:
+    """The restore drill (unless drill: false): the proof that the snapshot can be restored."""
+    s = settings(run)
+    if not result.verified or result.snapshot is None or result.verification is None:
+        run.check("restore drill", result.target.node, "n/a", "no verified snapshot to drill")
+        return None
+    if not s.drill:
+        run.check("restore drill", result.target.node, "warn", "disabled (drill: false): this backup is unproven")
+        return None
+    t = run.transport(result.target.node)
+    assert result.verification.status is not None
+    with run.recorder.in_step("restore drill"):
+        try:
+            d = bk.drill(t, result.target, result.snapshot.path, result.verification.status, s,
+                         result.snapshot.source_keys_at_rev)
+        except TargetUnreachable as exc:
+            _fail(run, "restore drill", result.target.node, exc)
+            return None
+        for row in d.rows:
+            run.check(*row)
+        result.timings["drill_s"] = round(d.duration_s, 3)
+        result.figures.update(d.figures)
+        result.figures["drill"] = "passed: the snapshot restores" if d.ok else "FAILED"
+        if d.ok:
+            meta = bk.sidecar(result.snapshot, result.verification,
+                              {"source_keys_at_revision": result.snapshot.source_keys_at_rev,
+                               "drill": {"ok": True, "utc": bk._iso(bk._utc()), **d.figures}})
+            bk.write_sidecar(t, result.snapshot.path, meta)
+        if s.gzip:  # the .gz (already shipped) stays; the raw .db was only needed for the drill
+            t.run(f"rm -f {bk.q(result.snapshot.path)} {bk.q(result.snapshot.path)}.json", timeout=60)
+    return d
+
+
+# ----------------------------------------------------------------------------- retention
+
+
+def retain(run: Run, result: BackupResult | None = None) -> list[bk.Retained]:
+    """Apply the retention policy in every backup location; list kept and deleted files."""
+    s = settings(run)
+    node = result.target.node if result else node_name(run)
+    out: list[bk.Retained] = []
+    with run.recorder.in_step("retention"):
+        locations: list[tuple[str, Any]] = [("node", (run.transport(node), s.remote_dir))]
+        ld = local_dir(run)
+        if ld is not None:
+            locations.append(("local", ld))
+        if s.copy_to_host:
+            locations.append(("node", (run.transport(s.copy_to_host), s.copy_to_dir)))
+        for kind, where in locations:
+            try:
+                if kind == "local":
+                    r = bk.apply_retention_local(where, s)
+                else:
+                    r = bk.apply_retention_remote(where[0], where[1], s)
+            except (TargetUnreachable, OSError) as exc:
+                _fail(run, "retention", str(where), exc)
+                continue
+            out.append(r)
+            run.check("retention", r.location, "pass",
+                      f"{s.retention.policy}: kept {len(r.plan.keep)}, deleted {len(r.deleted)}"
+                      + (f" ({', '.join(r.deleted)})" if r.deleted else ""))
+    return out
+
+
+def retention_frame(retained: list[bk.Retained]) -> pd.DataFrame:
+    import pandas as pd
+
+    rows = [dict(location=r.location, **row) for r in retained for row in r.plan.rows()]
+    return pd.DataFrame(rows, columns=["location", "snapshot", "time", "verified", "action", "reason"])
+
+
+# ----------------------------------------------------------------------------- restore
+
+
+@dataclass
+class RestorePlan:
+    kind: str  # systemd | kubeadm
+    steps: list[rs.Step]
+    snapshot: str
+    new_dir: str
+    members: list[rs.Member]
+    expected_revision: int | None = None
+
+    def frame(self) -> pd.DataFrame:
+        import pandas as pd
+
+        return pd.DataFrame([s.row() for s in self.steps], columns=["host", "step", "command"])
+
+
+def latest_verified(t: Transport, s: Settings) -> str | None:
+    names, verified = bk.list_remote(t, s.remote_dir)
+    from .retention import snaps_from_listing
+
+    snaps = sorted((x for x in snaps_from_listing(names, verified) if x.verified), key=lambda x: x.time, reverse=True)
+    return f"{s.remote_dir.rstrip('/')}/{snaps[0].name}" if snaps else None
+
+
+def plan_restore(run: Run, target: bk.Target) -> RestorePlan:
+    """Read-only: the snapshot to use, the new data dir, and every step on every member."""
+    s = settings(run)
+    t = run.transport(target.node)
+    snap = latest_verified(t, s) if s.restore.snapshot == "latest" else s.restore.snapshot
+    if not snap:
+        raise ValueError(f"no verified snapshot in {target.node}:{s.remote_dir}; take a backup first")
+    if target.config is None:
+        raise ValueError(f"{target.node}: neither {s.manifest} nor unit {s.unit} found: cannot restore")
+    stamp = bk._utc().strftime("%Y%m%dT%H%M%SZ")
+    new_dir = s.restore.data_dir or rs.new_data_dir(target.config.data_dir, bk._utc())
+    token = f"etcd-restore-{stamp.lower()}"
+    client_args = [f"--{k}={v}" for k, v in (("cacert", target.client.cacert), ("cert", target.client.cert),
+                                              ("key", target.client.key)) if v]
+    if target.config.kind == "manifest":
+        members = []
+        hosts = [h.name for h in run.params.hosts_with_role("control-plane")] or [target.node]
+        for h in hosts:
+            ht = run.transport(h)
+            text = ht.read_file(s.manifest)
+            if text is None:
+                raise ValueError(f"{h}: {s.manifest} not found")
+            cfg = cfgmod.parse_manifest(text, s.manifest)
+            members.append(rs.Member(h, cfg, snap, text, s.manifest, cfg.local_client_url() or target.client.endpoint,
+                                     client_args))
+        steps = rs.plan_kubeadm(members, target.restore_argv(snap), target.client.etcdctl, new_dir, token, stamp,
+                                str(Path(s.manifest).parent), s.restore.restart_kubelet, s.timeouts.healthy_s,
+                                s.timeouts.restore_s)
+        return RestorePlan("kubeadm", steps, snap, new_dir, members)
+    unit_text = t.run(["systemctl", "cat", "--no-pager", s.unit], timeout=30, check=True).stdout
+    paths = cfgmod.unit_paths(unit_text)
+    candidates = [p for p in paths] + cfgmod.environment_files(unit_text)
+    config_path, config_text = None, None
+    for p in candidates:
+        text = t.read_file(p)
+        if text and (f"--data-dir={target.config.data_dir}" in text or f"--data-dir {target.config.data_dir}" in text
+                     or f"ETCD_DATA_DIR={target.config.data_dir}" in text.replace('"', "")):
+            config_path, config_text = p, text
+    if config_path is None or config_text is None:
+        raise ValueError(f"cannot find the file that sets etcd's data dir ({target.config.data_dir}) for unit {s.unit}")
+    m = rs.Member(target.node, target.config, snap, config_text, config_path, target.client.endpoint, client_args)
+    steps = rs.plan_systemd(m, target.restore_argv(snap), target.client.etcdctl, new_dir, token, s.unit, stamp,
+                            s.timeouts.healthy_s, s.timeouts.restore_s)
+    return RestorePlan("systemd", steps, snap, new_dir, [m])
+
+
+def restore(run: Run, target: bk.Target, plan: RestorePlan | None = None) -> RestorePlan:
+    """The real restore. Refused (DestructiveRefused, nothing touched) unless mode=apply and confirm=<cluster>."""
+    run.require_confirm(f"etcd restore on {target.node}")
+    s = settings(run)
+    plan = plan or plan_restore(run, target)
+    t = run.transport(target.node)
+    with run.recorder.in_step("restore: verify the snapshot"):
+        v = bk.verify(t, target, plan.snapshot, s, move_aside=False)
+        for row in v.rows("restore: snapshot verified"):
+            run.check(*row)
+        if not v.ok or v.status is None:
+            return plan
+        plan.expected_revision = v.status.revision
+    with run.recorder.in_step("restore"):
+        for i, step in enumerate(plan.steps, 1):
+            st = run.transport(step.host)
+            try:
+                if step.write_path is not None:
+                    st.write_file(step.write_path, step.content or "", mode=step.mode)
+                    ok, detail = True, f"wrote {step.write_path}"
+                else:
+                    r = st.run(step.command or "true", timeout=step.timeout)
+                    ok = r.ok
+                    detail = (r.stderr or r.stdout).strip()[-300:]
+            except TargetUnreachable as exc:
+                _fail(run, f"restore step {i}: {step.what}", step.host, exc)
+                return plan
+            run.check(f"restore step {i}: {step.what}", step.host, "changed" if ok else "fail", detail)
+            if not ok:
+                run.recorder.note(f"restore stopped at step {i}; the old data dir is untouched "
+                                  f"({plan.members[0].config.data_dir})")
+                return plan
+    with run.recorder.in_step("restore: verify etcd"):
+        verify_restored(run, target, plan)
+    return plan
+
+
+def verify_restored(run: Run, target: bk.Target, plan: RestorePlan) -> None:
+    """Health, member list and revision of the restored etcd."""
+    s = settings(run)
+    t = run.transport(target.node)
+    from .etcdctl import parse_endpoint_status, parse_member_list
+
+    r = t.run(target.client.argv("member", "list", "-w", "json", timeout_s=s.timeouts.command_s),
+              timeout=s.timeouts.command_s + 20)
+    members = parse_member_list(r.stdout) if r.ok else []
+    want = sorted(m.config.name for m in plan.members)
+    got = sorted(m["name"] for m in members)
+    run.check("restored: member list", target.node, "pass" if got == want else "fail",
+              f"members {', '.join(got) or '(none)'}; expected {', '.join(want)}")
+    r = t.run(target.client.argv("endpoint", "status", "-w", "json", timeout_s=s.timeouts.command_s),
+              timeout=s.timeouts.command_s + 20)
+    if not r.ok:
+        run.check("restored: revision", target.node, "fail", (r.stderr or r.stdout).strip()[-300:])
+        return
+    st = parse_endpoint_status(r.stdout)[0]
+    ok = plan.expected_revision is not None and st.revision >= plan.expected_revision
+    run.check("restored: revision", target.node, "pass" if ok else "fail",
+              f"revision {st.revision} (snapshot {plan.expected_revision}); data dir now {plan.new_dir}; the old "
+              f"one is untouched for a rollback")
+
+
+# ----------------------------------------------------------------------------- figures + history
+
+
+def record_figures(run: Run, result: BackupResult) -> None:
+    for k, v in result.figures.items():
+        run.figure(k, v)
+    for k, v in result.timings.items():
+        run.figure(k, v)
+    run.figure("verified", result.verified)
+
+
+def reports_dir(run: Run | None = None) -> Path:
+    """This chapter's reports directory: the one `runbooks run --out` writes to, else reports/etcd-backup."""
+    if run is not None and run.run_dir.parent.name == CHAPTER:
+        return run.run_dir.parent
+    return _project_root() / "reports" / CHAPTER
+
+
+def history(source: Run | Path | None = None) -> pd.DataFrame:
+    """Earlier runs' figures (reports/etcd-backup/*.json) as a time series; empty when there are none."""
+    import pandas as pd
+
+    root = source if isinstance(source, Path) else reports_dir(source)
+    rows = []
+    for p in sorted(root.glob("*.json")) if root.is_dir() else []:
+        try:
+            data = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        fig = data.get("figures") if isinstance(data, dict) else None
+        if not isinstance(fig, dict) or "size_bytes" not in fig:
+            continue
+        rows.append({"time": pd.to_datetime(data.get("started_utc"), utc=True, errors="coerce"),
+                     "size_mb": (fig.get("size_bytes") or 0) / 1e6, "keys": fig.get("keys") or fig.get("total_keys"),
+                     "revision": fig.get("revision"),
+                     "duration_s": sum(float(fig.get(k) or 0) for k in ("save_s", "verify_s", "ship_s")),
+                     "drill_s": fig.get("drill_s"), "status": data.get("status")})
+    return pd.DataFrame(rows, columns=["time", "size_mb", "keys", "revision", "duration_s", "drill_s", "status"])
+
+
+def plot_history(df: pd.DataFrame) -> Any:
+    """Snapshot size, key count and backup duration over time (a matplotlib figure, or None)."""
+    if df.empty:
+        return None
+    import matplotlib.pyplot as plt
+
+    df = df.sort_values("time")
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.2))
+    for ax, col, label in zip(axes, ("size_mb", "keys", "duration_s"),
+                              ("snapshot size (MB)", "keys", "save+verify+ship (s)"), strict=True):
+        ax.plot(df["time"], df[col], marker="o")
+        ax.set_title(label)
+        ax.tick_params(axis="x", labelrotation=30, labelsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def snapshot_files(names: list[str]) -> list[str]:
+    return [n for n in names if n.endswith(SUFFIXES)]
+
+
+def utc_now() -> dt.datetime:
+    return bk._utc()
