@@ -16,10 +16,8 @@ from kube_double.fixture import make_run
 from runbooks_lib import kube
 from runbooks_lib.evidence import Recorder, load_records
 from runbooks_lib.kube.double import ApiDouble, free_port
-from runbooks_lib.kube.double_seed import BOOTSTRAP_TOKEN_SECRET, SECRET_PASSWORD
+from runbooks_lib.kube.double_seed import BOOTSTRAP_TOKEN_SECRET, SECRET_PASSWORD, name_suffix
 from runbooks_lib.transport import TargetUnreachable
-
-pytest_plugins = ["kube_double.fixture"]  # until tests/conftest.py registers it
 
 
 def test_connect_names_the_double_in_the_header(kube_run, api_double):
@@ -85,7 +83,7 @@ def test_viewer_context_is_read_only(api_double):
     kc = kube.KubeClient.from_kubeconfig(api_double[0], "runbooks-viewer@runbooks-api-double", recorder=Recorder())
     assert len(kc.nodes()) == 3
     with pytest.raises(kube.KubeRefused, match="^delete pods in kube-system refused: "):
-        kc.delete("Pod", "kube-proxy-8wq2x", "kube-system")
+        kc.delete("Pod", f"kube-proxy-{name_suffix('cp1', 'kube-proxy')}", "kube-system")
     with pytest.raises(kube.KubeRefused, match="^list secrets in the cluster scope refused"):
         kc.list_objects("Secret")
 
@@ -159,7 +157,7 @@ def test_double_cli_serves_until_killed(tmp_path):
         kc = kube.KubeClient.from_kubeconfig(path, recorder=Recorder())
         assert kc.describe().startswith("API double at https://127.0.0.1:")
         with pytest.raises(kube.KubeRefused):
-            kc.delete("Pod", "kube-proxy-8wq2x", "kube-system")
+            kc.delete("Pod", f"kube-proxy-{name_suffix('cp1', 'kube-proxy')}", "kube-system")
     finally:
         proc.terminate()
         assert proc.wait(timeout=10) == 0

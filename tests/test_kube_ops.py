@@ -8,9 +8,7 @@ import pytest
 
 from runbooks_lib import kube
 from runbooks_lib.evidence import Recorder
-from runbooks_lib.kube.double_seed import KUBE_PROXY_CONFIG
-
-pytest_plugins = ["kube_double.fixture"]  # until tests/conftest.py registers it
+from runbooks_lib.kube.double_seed import KUBE_PROXY_CONFIG, name_suffix
 
 
 @pytest.fixture
@@ -170,7 +168,9 @@ def test_raw_get_paths(kc):
     df = kube.frame(kc.list_objects("Pod", "kube-system", label_selector="k8s-app in (kube-proxy,calico-node)",
                                     field_selector="spec.nodeName=w2"),
                     {"name": "metadata.name", "node": "spec.nodeName", "phase": "status.phase"})
-    assert sorted(df["name"]) == ["calico-node-x6jws", "kube-proxy-q2hfp"] and set(df["phase"]) == {"Running"}
+    assert sorted(df["name"]) == [f"calico-node-{name_suffix('w2', 'calico-node')}",
+                                  f"kube-proxy-{name_suffix('w2', 'kube-proxy')}"]
+    assert set(df["phase"]) == {"Running"}
 
 
 def test_double_api_semantics(kc):

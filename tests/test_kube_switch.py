@@ -14,8 +14,6 @@ from runbooks_lib.chapters.kube_proxy_modes import switch
 from runbooks_lib.kube.double_seed import KUBE_PROXY_CONFIG
 from runbooks_lib.run import DestructiveRefused
 
-pytest_plugins = ["kube_double.fixture"]  # until tests/conftest.py registers it
-
 
 def proxy_pods(double) -> dict[str, str]:
     return {p["spec"]["nodeName"]: p["metadata"]["uid"]

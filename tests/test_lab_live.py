@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from runbooks_lib.evidence import Recorder
-from runbooks_lib.lab import LabState, down, is_up, status, up
+from runbooks_lib.lab import LabState, apidouble, down, is_up, status, up
 from runbooks_lib.lab.engine import Podman
 from runbooks_lib.lab.lab import state_dir
 from runbooks_lib.run import Run
@@ -194,13 +194,33 @@ def test_stopped_node_is_unreachable_others_answer(lab: LabState) -> None:
     assert is_up(NAME) and again.subnet == lab.subnet
 
 
+def test_ssh_bulk_stdin_and_remote_timeout_kill(lab: LabState) -> None:
+    """Large stdin goes through in bulk; an overrunning command is killed on the node, sudo included."""
+    node = lab.nodes[0].hostname
+    t = lab.transport(node)
+    assert t.user != "root"  # the sudo path
+    payload = "x" * 2_000_000
+    t0 = time.monotonic()
+    res = t.run("wc -c", stdin=payload)
+    assert res.ok and res.stdout.strip() == "2000000"
+    assert time.monotonic() - t0 < 10
+    res = t.run("sleep 47; echo survived", timeout=2)
+    assert res.timed_out and res.exit_code == 124 and "survived" not in res.stdout
+    left = t.run("pgrep -x sleep -a || true", timeout=10)
+    assert "sleep 47" not in left.stdout, "the timed-out command is still running on the node"
+
+
 def test_down_leaves_nothing(lab: LabState) -> None:
     podman = Podman(lab.dir)
     inspect = json.loads(podman("inspect", *[n.container for n in lab.nodes]).stdout)
     ids = [c["Id"] for c in inspect]
     sandboxes = [c["NetworkSettings"]["SandboxKey"] for c in inspect]
     assert all(sandboxes)
+    double_pid = apidouble.running_pid(lab.dir)
+    assert double_pid is not None and lab.kubeconfig.is_file()
     down(NAME)
+    cmdline = Path(f"/proc/{double_pid}/cmdline")
+    assert not cmdline.exists() or apidouble.MODULE.encode() not in cmdline.read_bytes()  # the API double is gone
     assert not state_dir(NAME).exists()
     podman = Podman()
     names = podman("ps", "-a", "--format", "{{.Names}}").stdout.split()
@@ -218,19 +238,3 @@ def test_down_leaves_nothing(lab: LabState) -> None:
         time.sleep(0.5)
     assert not left, left
     assert not is_up(NAME)
-
-
-def test_ssh_bulk_stdin_and_remote_timeout_kill(lab: LabState) -> None:
-    """Large stdin goes through in bulk; an overrunning command is killed on the node, sudo included."""
-    node = lab.nodes[0].hostname
-    t = lab.transport(node)
-    assert t.user != "root"  # the sudo path
-    payload = "x" * 2_000_000
-    t0 = time.monotonic()
-    res = t.run("wc -c", stdin=payload)
-    assert res.ok and res.stdout.strip() == "2000000"
-    assert time.monotonic() - t0 < 10
-    res = t.run("sleep 47; echo survived", timeout=2)
-    assert res.timed_out and res.exit_code == 124 and "survived" not in res.stdout
-    left = t.run("pgrep -x sleep -a || true", timeout=10)
-    assert "sleep 47" not in left.stdout, "the timed-out command is still running on the node"

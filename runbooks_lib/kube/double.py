@@ -12,11 +12,13 @@ a kubelet makes scheduled pods Ready, APIServices follow their service's pods. P
 claims never bind (there is no provisioner). metrics.k8s.io is served while its APIService is
 Available.
 
-Seeded with a kubeadm v1.30 cluster of three nodes (see ``double_seed``). Users: the
+Seeded with a kubeadm v1.30 cluster, by default of three nodes cp1/w1/w2 (``nodes=[(name, ip, role)]``
+or ``--node NAME=IP:ROLE``; see ``double_seed``). Users: the
 kubeconfig's ``kubernetes-admin`` (client certificate, everything allowed except ``--forbid``
 entries) and ``runbooks-viewer`` (bearer token; get/list only, no Secrets).
 
     python -m runbooks_lib.kube.double --kubeconfig PATH [--port 0] [--forbid verb:resource ...]
+        [--node NAME=IP:ROLE ...] [--version v1.30.4] [--no-tls]
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from urllib.parse import parse_qs, parse_qsl
 
 import yaml
 
-from .double_seed import NODES, seed_objects
+from .double_seed import DEFAULT_NODES, NodeSpec, check_nodes, control_plane_ip, parse_node_arg, seed_objects
 from .double_store import ApiError, Obj, Store, labels_match, now_rfc3339
 from .paths import BUILTIN, ResourceType, parse_path, split_url, verb_for
 from .pki import Pki, make_pki
@@ -94,6 +96,8 @@ class ApiDouble:
     rollout_step_s: float = 0.2
     pod_ready_s: float = 0.2
     seed: bool = True
+    #: (name, ip, role) of the seeded nodes; role "control-plane" or "worker"
+    nodes: list[NodeSpec] = field(default_factory=lambda: list(DEFAULT_NODES))
     requests: list[RequestLog] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     #: pods on these nodes see no Service ClusterIP (a failed dataplane, for health-gate tests)
@@ -101,6 +105,7 @@ class ApiDouble:
     exec_handler: ExecHandler | None = None
 
     def __post_init__(self) -> None:
+        self.nodes = check_nodes(list(self.nodes))
         self.store = Store(list(BUILTIN.values()))
         self.viewer_token = secrets.token_urlsafe(24)
         self.pki: Pki | None = make_pki(ADMIN_USER) if self.tls else None
@@ -114,7 +119,7 @@ class ApiDouble:
         self._ip_next = 10
         if self.seed:
             with self.store.lock:
-                for obj in seed_objects(self.version):
+                for obj in seed_objects(self.version, self.nodes):
                     stored = self._put(obj)
                     if obj["kind"] == "Pod":
                         self._born[stored["metadata"]["uid"]] = 0.0
@@ -193,10 +198,14 @@ class ApiDouble:
         return self._admin_token
 
     def write_kubeconfig(self, path: str | Path, server: str | None = None) -> Path:
+        """Write the kubeconfig (0600) atomically: a reader never sees a partial file."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(yaml.safe_dump(self.kubeconfig(server), sort_keys=False), encoding="utf-8")
-        path.chmod(0o600)
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        tmp.touch(mode=0o600)
+        tmp.write_text(yaml.safe_dump(self.kubeconfig(server), sort_keys=False), encoding="utf-8")
+        tmp.chmod(0o600)
+        tmp.replace(path)
         return path
 
     # ------------------------------------------------------------------ inspection for tests
@@ -250,8 +259,17 @@ class ApiDouble:
                        f'in API group "{rt.group}" {scope}',
                        {"name": parsed.name or "", "group": rt.group, "kind": rt.plural})
 
+    def _node_obj(self, node_name: str) -> Obj | None:
+        return self.store.find(BUILTIN["Node"], None, node_name)
+
+    def node_ip(self, node_name: str) -> str:
+        """The node's InternalIP as its Node object says (192.0.2.99 for an unknown node)."""
+        n = self._node_obj(node_name) or {}
+        return next((a["address"] for a in (n.get("status") or {}).get("addresses") or []
+                     if a.get("type") == "InternalIP"), "192.0.2.99")
+
     def next_pod_ip(self, node_name: str) -> str:
-        cidr = next((c for n, *_rest, c in NODES if n == node_name), "10.244.9.0/24")
+        cidr = ((self._node_obj(node_name) or {}).get("spec") or {}).get("podCIDR") or "10.244.99.0/24"
         self._ip_next += 1
         return cidr.rsplit(".", 1)[0] + f".{self._ip_next}"
 
@@ -384,7 +402,9 @@ class ApiDouble:
             return
         node_name = pod["spec"].get("nodeName")
         if not node_name:  # the scheduler: the worker with the fewest pods
-            workers = [n for n in nodes if n != "cp1"] or nodes
+            cps = {n["metadata"]["name"] for n in self.store.list(BUILTIN["Node"], None)
+                   if "node-role.kubernetes.io/control-plane" in (n["metadata"].get("labels") or {})}
+            workers = [n for n in nodes if n not in cps] or nodes
             if not workers:
                 return
             load = {n: 0 for n in workers}
@@ -401,7 +421,7 @@ class ApiDouble:
         born = self._born.setdefault(uid, now)
         if node_name not in nodes or now - born < self.pod_ready_s:
             return
-        host_ip = next((a for n, a, *_ in NODES if n == node_name), "192.0.2.99")
+        host_ip = self.node_ip(node_name)
         ip = host_ip if pod["spec"].get("hostNetwork") else self.next_pod_ip(node_name)
         ts = now_rfc3339()
         containers = pod["spec"].get("containers") or []
@@ -622,7 +642,7 @@ class _Handler(BaseHTTPRequestHandler):
             raise ApiError(401, "Unauthorized", "Unauthorized")
         if path == "/api":
             self._send(200, {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [
-                {"clientCIDR": "0.0.0.0/0", "serverAddress": "192.0.2.11:6443"}]})
+                {"clientCIDR": "0.0.0.0/0", "serverAddress": f"{control_plane_ip(d.nodes)}:6443"}]})
             return 200
         types = list(d.store.types.values()) + (METRICS if self._metrics_available() else [])
         if path == "/apis":
@@ -837,8 +857,15 @@ def main(argv: list[str] | None = None) -> int:
                     help='refuse with 403, e.g. "patch:configmaps", "delete:pods", "*:secrets"')
     ap.add_argument("--version", default="v1.30.4", help="Kubernetes version the double reports")
     ap.add_argument("--no-tls", action="store_true", help="plain HTTP with bearer tokens")
+    ap.add_argument("--node", action="append", default=[], metavar="NAME=IP:ROLE",
+                    help="a seeded node (repeatable; ROLE control-plane or worker); default cp1, w1, w2")
     args = ap.parse_args(argv)
-    double = ApiDouble(version=args.version, forbid=args.forbid, tls=not args.no_tls)
+    try:
+        nodes = [parse_node_arg(n) for n in args.node] or list(DEFAULT_NODES)
+        check_nodes(nodes)
+    except ValueError as exc:
+        ap.error(str(exc))
+    double = ApiDouble(version=args.version, forbid=args.forbid, tls=not args.no_tls, nodes=nodes)
     url = double.start(args.host, args.port)
     path = double.write_kubeconfig(args.kubeconfig)
     print(f"API double serving at {url}; kubeconfig {path} (cluster {CLUSTER_NAME})", flush=True)

@@ -1,5 +1,10 @@
-"""Realistic objects for the API double: a kubeadm cluster of 3 nodes (cp1, w1, w2) with kube-proxy,
-Calico, CoreDNS and metrics-server, as `kubectl get -o yaml` shows them on a v1.30 cluster."""
+"""Realistic objects for the API double: a kubeadm cluster (by default 3 nodes: cp1, w1, w2) with
+kube-proxy, Calico, CoreDNS and metrics-server, as `kubectl get -o yaml` shows them on a v1.30 cluster.
+
+The node set is a parameter (``seed_objects(version, nodes=[(name, ip, role), ...])``): DaemonSet
+pods get one per node, their name suffixes derived from a hash of the node name (as stable as
+kubeadm's random ones look); CoreDNS and metrics-server pods go to the workers present (the
+control plane when there is none)."""
 
 from __future__ import annotations
 
@@ -86,7 +91,7 @@ kind: Config
 clusters:
 - cluster:
     certificate-authority: /var/run/secrets/kubernetes.io/serviceaccount/ca.crt
-    server: https://192.0.2.11:6443
+    server: https://__CONTROL_PLANE__:6443
   name: default
 contexts:
 - context:
@@ -138,19 +143,71 @@ CALICO_CNI_CONFIG = """{
 SECRET_PASSWORD = "double-s3cr3t-Pa55word-7f3a"
 BOOTSTRAP_TOKEN_SECRET = "0123456789abcdef"
 
-NODES = [
-    # name, address, role, kernel, os image, pod CIDR
-    ("cp1", "192.0.2.11", "control-plane", "5.14.0-427.13.1.el9_4.x86_64", "Rocky Linux 9.4 (Blue Onyx)",
-     "10.244.0.0/24"),
-    ("w1", "192.0.2.21", "worker", "5.14.0-427.13.1.el9_4.x86_64", "Rocky Linux 9.4 (Blue Onyx)",
-     "10.244.1.0/24"),
-    ("w2", "192.0.2.22", "worker", "6.1.0-18-amd64", "Debian GNU/Linux 12 (bookworm)", "10.244.2.0/24"),
-]
+#: (name, address, role): role "control-plane" or "worker"
+NodeSpec = tuple[str, str, str]
+
+DEFAULT_NODES: list[NodeSpec] = [("cp1", "192.0.2.11", "control-plane"), ("w1", "192.0.2.21", "worker"),
+                                 ("w2", "192.0.2.22", "worker")]
+ROLES = ("control-plane", "worker")
+
+#: kernel and OS image the default nodes report (a mixed Rocky 9 / Debian 12 cluster); any other node
+#: reports Debian 12's (the lab's image; chapters read the real kernel over SSH where they can)
+NODE_OS = {"cp1": ("5.14.0-427.13.1.el9_4.x86_64", "Rocky Linux 9.4 (Blue Onyx)"),
+           "w1": ("5.14.0-427.13.1.el9_4.x86_64", "Rocky Linux 9.4 (Blue Onyx)")}
+DEFAULT_OS = ("6.1.0-18-amd64", "Debian GNU/Linux 12 (bookworm)")
+
+#: Kubernetes' alphabet for generated name suffixes (no vowels, no 0/1/3)
+_SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+
+
+def check_nodes(nodes: list[NodeSpec]) -> list[NodeSpec]:
+    """The node list, validated: unique names, IPv4 addresses, known roles, at least one node."""
+    import ipaddress
+
+    if not nodes:
+        raise ValueError("the double needs at least one node")
+    seen: set[str] = set()
+    out: list[NodeSpec] = []
+    for name, ip, role in nodes:
+        if not name or name in seen:
+            raise ValueError(f"node names must be unique and non-empty: {name!r}")
+        if role not in ROLES:
+            raise ValueError(f"node {name}: role {role!r} is not one of {', '.join(ROLES)}")
+        ipaddress.IPv4Address(ip)
+        seen.add(name)
+        out.append((name, ip, role))
+    return out
+
+
+def parse_node_arg(text: str) -> NodeSpec:
+    """``NAME=IP:ROLE`` (the CLI's ``--node``) -> (name, ip, role)."""
+    name, sep, rest = text.partition("=")
+    ip, sep2, role = rest.partition(":")
+    if not (sep and sep2 and name and ip and role):
+        raise ValueError(f"--node {text!r}: expected NAME=IP:ROLE, e.g. cp1=10.77.3.11:control-plane")
+    return check_nodes([(name, ip, role)])[0]
+
+
+def name_suffix(node_name: str, what: str, n: int = 5) -> str:
+    """A stable, kubernetes-looking suffix for ``what``'s pod on ``node_name`` (hash of both)."""
+    digest = hashlib.sha256(f"{what}/{node_name}".encode()).digest()
+    return "".join(_SUFFIX_ALPHABET[b % len(_SUFFIX_ALPHABET)] for b in digest[:n])
+
+
+def pod_cidr(index: int) -> str:
+    return f"10.244.{index}.0/24"
+
+
+def control_plane_ip(nodes: list[NodeSpec]) -> str:
+    return next((ip for _n, ip, role in nodes if role == "control-plane"), nodes[0][1])
+
 
 TS = "2024-09-02T08:14:31Z"
 
 
-def node(name: str, address: str, role: str, kernel: str, os_image: str, cidr: str, version: str) -> Obj:
+def node(name: str, address: str, role: str, cidr: str, version: str) -> Obj:
+    default = (name, address, role) in DEFAULT_NODES
+    kernel, os_image = NODE_OS.get(name, DEFAULT_OS) if default else DEFAULT_OS
     labels = {"beta.kubernetes.io/arch": "amd64", "beta.kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
               "kubernetes.io/hostname": name, "kubernetes.io/os": "linux"}
     taints = []
@@ -246,7 +303,7 @@ def deployment(name: str, app: str, image: str, replicas: int, ports: list[Obj])
     }
 
 
-def pod(name: str, app: str, node_name: str, image: str, ip: str, owner_kind: str, owner: str,
+def pod(name: str, app: str, node_name: str, host_ip: str, image: str, ip: str, owner_kind: str, owner: str,
         host_network: bool) -> Obj:
     labels = {"k8s-app": app}
     if owner_kind == "DaemonSet":
@@ -262,7 +319,7 @@ def pod(name: str, app: str, node_name: str, image: str, ip: str, owner_kind: st
         "spec": {"containers": [{"name": app if app != "kube-dns" else "coredns", "image": image}],
                  "nodeName": node_name, "hostNetwork": host_network, "restartPolicy": "Always",
                  "tolerations": [{"operator": "Exists"}]},
-        "status": {"phase": "Running", "hostIP": _node_ip(node_name), "podIP": ip, "podIPs": [{"ip": ip}],
+        "status": {"phase": "Running", "hostIP": host_ip, "podIP": ip, "podIPs": [{"ip": ip}],
                    "startTime": TS, "qosClass": "Burstable",
                    "conditions": [{"type": t, "status": "True", "lastTransitionTime": TS}
                                   for t in ("PodReadyToStartContainers", "Initialized", "Ready",
@@ -277,10 +334,6 @@ def pod(name: str, app: str, node_name: str, image: str, ip: str, owner_kind: st
 
 def _hex(seed: str, n: int) -> str:
     return hashlib.sha256(seed.encode()).hexdigest()[:n]
-
-
-def _node_ip(name: str) -> str:
-    return next(addr for n, addr, *_ in NODES if n == name)
 
 
 def service(name: str, namespace: str, ip: str, ports: list[Obj], app: str | None) -> Obj:
@@ -299,15 +352,16 @@ def b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
-def seed_objects(version: str) -> list[Obj]:
-    """Every seeded object, in creation order."""
+def seed_objects(version: str, nodes: list[NodeSpec] | None = None) -> list[Obj]:
+    """Every seeded object, in creation order, for ``nodes`` (default: cp1, w1, w2)."""
+    nodes = check_nodes(list(nodes) if nodes is not None else DEFAULT_NODES)
     objs: list[Obj] = []
     for ns in ("default", "kube-system", "kube-public", "kube-node-lease"):
         objs.append({"apiVersion": "v1", "kind": "Namespace",
                      "metadata": {"name": ns, "labels": {"kubernetes.io/metadata.name": ns}},
                      "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}})
-    for n in NODES:
-        objs.append(node(*n, version=version))
+    for i, (name, addr, role) in enumerate(nodes):
+        objs.append(node(name, addr, role, pod_cidr(i), version=version))
     proxy_image = f"registry.k8s.io/kube-proxy:{version}"
     objs.append(daemonset(
         "kube-proxy", "kube-proxy", proxy_image,
@@ -336,18 +390,29 @@ def seed_objects(version: str) -> list[Obj]:
                             {"containerPort": 9153, "name": "metrics", "protocol": "TCP"}]))
     objs.append(deployment("metrics-server", "metrics-server", "registry.k8s.io/metrics-server/metrics-server:v0.7.2",
                            1, [{"containerPort": 10250, "name": "https", "protocol": "TCP"}]))
-    suffix = {"cp1": ("8wq2x", "t9kzr"), "w1": ("d4mlc", "b7v5n"), "w2": ("q2hfp", "x6jws")}
-    for name, addr, *_ in NODES:
-        objs.append(pod(f"kube-proxy-{suffix[name][0]}", "kube-proxy", name, proxy_image, addr, "DaemonSet",
-                        "kube-proxy", True))
-        objs.append(pod(f"calico-node-{suffix[name][1]}", "calico-node", name, calico_image, addr, "DaemonSet",
-                        "calico-node", True))
-    objs.append(pod("coredns-7db6d8ff4d-5hc2k", "kube-dns", "w1", "registry.k8s.io/coredns/coredns:v1.11.1",
-                    "10.244.1.3", "ReplicaSet", "coredns-7db6d8ff4d", False))
-    objs.append(pod("coredns-7db6d8ff4d-m8x4t", "kube-dns", "w2", "registry.k8s.io/coredns/coredns:v1.11.1",
-                    "10.244.2.4", "ReplicaSet", "coredns-7db6d8ff4d", False))
-    objs.append(pod("metrics-server-6d94bc8694-r2lqs", "metrics-server", "w2",
-                    "registry.k8s.io/metrics-server/metrics-server:v0.7.2", "10.244.2.7", "ReplicaSet",
+    for name, addr, _role in nodes:
+        objs.append(pod(f"kube-proxy-{name_suffix(name, 'kube-proxy')}", "kube-proxy", name, addr, proxy_image,
+                        addr, "DaemonSet", "kube-proxy", True))
+        objs.append(pod(f"calico-node-{name_suffix(name, 'calico-node')}", "calico-node", name, addr,
+                        calico_image, addr, "DaemonSet", "calico-node", True))
+    workers = [(i, n) for i, n in enumerate(nodes) if n[2] == "worker"] or [(0, nodes[0])]
+    next_ip = {i: 3 for i, _ in workers}
+
+    def placed(k: int) -> tuple[str, str, str]:
+        """(node, host IP, pod IP) of the k-th Deployment pod: round robin over the workers."""
+        i, (name, addr, _role) = workers[k % len(workers)]
+        ip = pod_cidr(i).rsplit(".", 1)[0] + f".{next_ip[i]}"
+        next_ip[i] += 1
+        return name, addr, ip
+
+    dns_image = "registry.k8s.io/coredns/coredns:v1.11.1"
+    for k in range(2):
+        on, host_ip, ip = placed(k)
+        objs.append(pod(f"coredns-7db6d8ff4d-{name_suffix(on, f'coredns-{k}')}", "kube-dns", on, host_ip,
+                        dns_image, ip, "ReplicaSet", "coredns-7db6d8ff4d", False))
+    on, host_ip, ip = placed(len(workers) - 1 if len(workers) > 1 else 0)
+    objs.append(pod(f"metrics-server-6d94bc8694-{name_suffix(on, 'metrics-server')}", "metrics-server", on,
+                    host_ip, "registry.k8s.io/metrics-server/metrics-server:v0.7.2", ip, "ReplicaSet",
                     "metrics-server-6d94bc8694", False))
     objs.append(service("kubernetes", "default", "10.96.0.1",
                         [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}], None))
@@ -363,7 +428,9 @@ def seed_objects(version: str) -> list[Obj]:
                               "labels": {"app": "kube-proxy"},
                               "annotations": {"kubeadm.kubernetes.io/component-config.hash":
                                               "sha256:1b0f6b5b2a1f0a6f7f4b0c0e1f2d3c4b5a69788796a5b4c3d2e1f0a9b8c7d6e5"}},
-                 "data": {"config.conf": KUBE_PROXY_CONFIG, "kubeconfig.conf": KUBE_PROXY_KUBECONFIG}})
+                 "data": {"config.conf": KUBE_PROXY_CONFIG,
+                          "kubeconfig.conf": KUBE_PROXY_KUBECONFIG.replace("__CONTROL_PLANE__",
+                                                                           control_plane_ip(nodes))}})
     objs.append({"apiVersion": "v1", "kind": "ConfigMap",
                  "metadata": {"name": "calico-config", "namespace": "kube-system"},
                  "data": {"calico_backend": "bird", "cni_network_config": CALICO_CNI_CONFIG,
@@ -396,7 +463,8 @@ def seed_objects(version: str) -> list[Obj]:
                  "metadata": {"name": "kube-proxy.17f0a1b2c3d4e5f6", "namespace": "kube-system"},
                  "involvedObject": {"kind": "DaemonSet", "namespace": "kube-system", "name": "kube-proxy",
                                     "apiVersion": "apps/v1"},
-                 "reason": "SuccessfulCreate", "message": "Created pod: kube-proxy-8wq2x", "type": "Normal",
+                 "reason": "SuccessfulCreate", "type": "Normal",
+                 "message": f"Created pod: kube-proxy-{name_suffix(nodes[0][0], 'kube-proxy')}",
                  "source": {"component": "daemonset-controller"}, "count": 1, "firstTimestamp": TS,
                  "lastTimestamp": TS, "reportingComponent": "daemonset-controller"})
     return objs

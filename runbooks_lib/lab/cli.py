@@ -26,6 +26,7 @@ def _up(args: argparse.Namespace) -> int:
     print(f"inventory: {state.inventory}")
     print(f"known_hosts: {state.known_hosts}")
     print(f"etcd: https://{state.control_plane.ip}:2379 ({state.etcd_keys} keys), certs in {state.pki}")
+    print(f"cluster API: the API double, kubeconfig {state.kubeconfig}")
     print(f"up in {state.up_seconds:.1f}s")
     return 0
 

@@ -1,7 +1,8 @@
 """Lab lifecycle: ``up``, ``down``, ``status`` (the Python API behind ``runbooks lab``).
 
 State lives in ``<project>/.lab/<name>/``: id_ed25519 (0600) + .pub, known_hosts, inventory.yaml,
-state.json, containers.conf (when this machine needs one) and pki/ (the etcd CA and certs).
+state.json, containers.conf (when this machine needs one), pki/ (the etcd CA and certs), and the
+lab's cluster API — the API double (:mod:`.apidouble`): kubeconfig, apidouble.pid, apidouble.log.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 from ..evidence import Recorder
 from ..fleet import Fleet
 from ..transport import SSHTransport
-from . import certs, etcd, keys, network
+from . import apidouble, certs, etcd, keys, network
 from .engine import STATE_ROOT, EngineError, Podman
 from .image import ImageError, ensure_image
 from .inventory import inventory_data, write_inventory
@@ -92,6 +93,11 @@ class LabState:
     def pki(self) -> Path:
         """Host-side copy of /etc/kubernetes/pki of the control-plane node."""
         return self.dir / "pki"
+
+    @property
+    def kubeconfig(self) -> Path:
+        """The lab's cluster API (the API double started by ``up``)."""
+        return self.dir / apidouble.KUBECONFIG
 
     @property
     def control_plane(self) -> NodeState:
@@ -218,6 +224,8 @@ def up(name: str = "lab", nodes: int = 3, image: str = "debian", *, timeout: flo
         return _create(podman, name, nodes, image, t0, timeout, seed_keys)
     except BaseException:
         _log(f"lab {name} failed to come up; removing what was created")
+        with contextlib.suppress(apidouble.ApiDoubleError, OSError):
+            apidouble.stop(sdir)
         with contextlib.suppress(EngineError, OSError):
             _remove(podman, name)
         shutil.rmtree(sdir, ignore_errors=True)
@@ -241,6 +249,8 @@ def _create(podman: Podman, name: str, count: int, image_kind: str, t0: float, t
     specs = [NodeSpec(h, network.node_ip(subnet, i + 1),
                       ["control-plane", "etcd"] if i == 0 else ["worker"], i + 1)
              for i, h in enumerate(node_names(name, count))]
+    # the API double imports for a few seconds: start it now, wait for it at the end (_finish)
+    apidouble.spawn(sdir, [(s.hostname, s.ip, s.roles) for s in specs])
     cp = specs[0]
     pki = certs.etcd_pki(cp.hostname, cp.ip)
     certs.write_pki(pki, sdir / "pki")
@@ -265,6 +275,9 @@ def _create(podman: Podman, name: str, count: int, image_kind: str, t0: float, t
 
 
 def _resume(podman: Podman, state: LabState, existing: dict[str, str], t0: float, timeout: float) -> LabState:
+    if apidouble.running_pid(state.dir) is None:
+        _log("starting the API double (the lab's cluster API)")
+        apidouble.spawn(state.dir, _double_nodes(state))
     stopped = [n for n, s in existing.items() if s != "running"]
     if stopped:
         _log(f"starting stopped node(s): {', '.join(stopped)}")
@@ -310,10 +323,20 @@ def _finish(podman: Podman, state: LabState, t0: float, timeout: float, seed_key
            if not (o.ok and o.value is not None and o.value.ok)}
     if bad:
         raise LabError("sudo over SSH failed on " + "; ".join(f"{h}: {e.strip()[:200]}" for h, e in bad.items()))
+    try:
+        pid, server, version = apidouble.ensure(state.dir, _double_nodes(state), timeout=min(timeout, 60.0))
+    except apidouble.ApiDoubleError as exc:
+        raise LabError(str(exc)) from exc
+    state.extra["api_double"] = {"server": server, "version": version, "kubeconfig": str(state.kubeconfig)}
     state.up_seconds = round(time.monotonic() - t0, 2)
     (state.dir / "state.json").write_text(state.to_json())
     _log(f"lab {state.name} up: {len(state.nodes)} node(s) on {state.subnet} in {state.up_seconds:.1f}s; "
-         f"etcd https://{state.control_plane.ip}:2379 with {state.etcd_keys} keys under /registry/")
+         f"etcd https://{state.control_plane.ip}:2379 with {state.etcd_keys} keys under /registry/; "
+         f"API double at {server} ({version}, pid {pid}), kubeconfig {state.kubeconfig}")
+
+
+def _double_nodes(state: LabState) -> list[tuple[str, str, list[str]]]:
+    return [(n.hostname, n.ip, n.roles) for n in state.nodes]
 
 
 # ----------------------------------------------------------------------------- down / status
@@ -334,13 +357,17 @@ def down(name: str = "lab") -> dict[str, Any]:
     podman = Podman(sdir) if sdir.exists() else Podman()
     containers = sorted(_containers(podman, name))
     had_net = _network_exists(podman, network.network_name(name))
+    try:
+        double = apidouble.stop(sdir) if sdir.exists() else "not running"
+    except apidouble.ApiDoubleError as exc:
+        raise LabError(str(exc)) from exc
     _remove(podman, name)
     left = _containers(podman, name)
     if left or _network_exists(podman, network.network_name(name)):
         raise LabError(f"lab {name}: still present after down: containers {sorted(left)}")
     if sdir.exists():
         shutil.rmtree(sdir)
-    return {"name": name, "containers": containers, "network": had_net, "state_dir": str(sdir)}
+    return {"name": name, "containers": containers, "network": had_net, "state_dir": str(sdir), "api_double": double}
 
 
 @dataclass
@@ -349,6 +376,7 @@ class LabStatus:
     up: bool
     nodes: list[dict[str, Any]]
     detail: str
+    api_double: str = ""
 
 
 def status(name: str = "lab") -> LabStatus:
@@ -369,8 +397,10 @@ def status(name: str = "lab") -> LabStatus:
         except TimeoutError:
             ssh = "down"
         rows.append({"node": n.hostname, "ip": n.ip, "roles": ",".join(n.roles), "container": cstate, "sshd": ssh})
-    ok = all(r["container"] == "running" and r["sshd"] == "up" for r in rows)
-    return LabStatus(name, ok, rows, f"inventory {state.inventory}" if ok else "some nodes are down")
+    nodes_ok = all(r["container"] == "running" and r["sshd"] == "up" for r in rows)
+    double = apidouble.info(sdir)
+    detail = f"inventory {state.inventory}" if nodes_ok else "some nodes are down"
+    return LabStatus(name, nodes_ok and double.running, rows, f"{detail}; {double.detail}", double.detail)
 
 
 def is_up(name: str = "lab") -> bool:

@@ -2,7 +2,9 @@
 
 Part A (this package): a measured dataplane benchmark on a node (``benchmark``, ``node_bench``),
 published reference figures (``reference``), plots (``plots``) and a recommendation
-(``recommend``). Part B (``switch``) switches kube-proxy's mode in a cluster.
+(``recommend``). Part B (``switch``) switches kube-proxy's mode in a cluster; ``chapter`` is the
+notebook's Part B glue. Both import the cluster client, so they are not imported here (Part A stays
+light): ``from runbooks_lib.chapters.kube_proxy_modes import chapter, switch``.
 """
 
 from __future__ import annotations

@@ -38,8 +38,20 @@ class Settings(BaseModel):
         None, ge=0, description="the cluster's Service count for the recommendation (default: read from the API "
                                 "when available, else the largest N of the grid)")
 
-    # --- Part B: switch (coordinated with switch.py)
-    target_mode: Mode | None = Field(None, description="mode to switch kube-proxy to (Part B); None: plan only")
+    # --- Part B: switch (switch.py, chapter.py)
+    target_mode: Mode | None = Field(
+        None, description="mode to switch kube-proxy to (Part B); None: show the current mode and the "
+                          "recommendation, plan nothing")
+    gate: Literal["full", "clusterip"] = Field(
+        "full", description="health gate after each node's restart: full = kube-proxy /healthz on the node "
+                            "address :10256 and a ClusterIP probe from a pod on the node; clusterip = the probe "
+                            "only (when this machine cannot reach node addresses)")
+    probe_image: str = Field("busybox:1.36", description="image of the per-node probe pods (needs nc)")
+    pod_timeout_s: float = Field(120.0, gt=0, le=3600,
+                                 description="wait for a probe pod / a replacement kube-proxy pod to be Ready")
+    rollout_order: list[str] = Field(
+        default_factory=list, description="node names in switch order; empty: workers first (the first is the "
+                                          "canary), control-plane nodes last")
 
     @field_validator("grid")
     @classmethod

@@ -141,7 +141,7 @@ def gather_node_facts(transport: Transport) -> NodeFacts:
     facts.proc_ip_vs = r.exit_code == 0
     r = transport.run("ipvsadm --version", sudo=True)
     facts.ipvsadm_version = parse_ipvsadm_version(r.stdout + r.stderr) if r.ok else None
-    r = transport.run("nft --version", sudo=False)
+    r = transport.run("nft --version", sudo=True)  # /usr/sbin is not in a non-root PATH on Debian
     facts.nft_version = parse_nft_version(r.stdout) if r.ok else None
     return facts
 
