@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from . import tools
+
 PROC_MODULES = "cat /proc/modules"
 FILESYSTEMS = "cat /proc/filesystems"
 SYS_MODULE = "ls -1 /sys/module"
@@ -48,12 +50,7 @@ def parse_lines(text: str) -> set[str]:
 
 def parse_modinfo(text: str) -> dict[str, str | None]:
     """name -> module file, "(builtin)", or None when unknown to this kernel / no /lib/modules."""
-    out: dict[str, str | None] = {}
-    for line in text.splitlines():
-        parts = line.split(None, 1)
-        if len(parts) == 2:
-            out[parts[0]] = None if parts[1].strip() == "-" else parts[1].strip()
-    return out
+    return tools.parse(text)  # the same "name value-or-dash" lines
 
 
 def parse_load_file(text: str) -> list[str]:
