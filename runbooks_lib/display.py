@@ -110,12 +110,17 @@ def header(run: Run) -> None:
     _show(f"<table>{body}</table>")
 
 
-def panel(run: Run, steps: dict[str, Callable[[], Any]]) -> None:
-    """Interactive only: pick hosts and mode, and re-run a step. Headless: nothing."""
+def panel(run: Run, steps: dict[str, Callable[[], Any]]) -> Any:
+    """Interactive only: pick the parameter file, hosts and mode, and re-run a step.
+    Headless (papermill, nbval): nothing, so reports carry no widget state."""
     if headless():
-        return
+        return None
     import ipywidgets as w
 
+    from .params import DEFAULT_PARAMS, ParamsError, load_params
+
+    files = sorted({str(f) for f in DEFAULT_PARAMS.parent.glob("*.yaml")} | {run.params.source})
+    file_pick = w.Dropdown(options=files, value=run.params.source, description="parameters")
     hosts = [h.name for h in run.params.hosts]
     host_pick = w.SelectMultiple(options=hosts, value=tuple(run.params.only_hosts or hosts),
                                  description="hosts")
@@ -125,15 +130,23 @@ def panel(run: Run, steps: dict[str, Callable[[], Any]]) -> None:
     out = w.Output()
 
     def rerun(_: Any) -> None:
-        run.params.only_hosts = list(host_pick.value)
-        run.params.mode = mode_pick.value
-        run._fleet = None
         out.clear_output()
-        with out, run.recorder.in_step(step_pick.value):
-            steps[step_pick.value]()
+        with out:
+            try:
+                params = load_params(file_pick.value, [*run.overrides, f"mode={mode_pick.value}"])
+            except ParamsError as exc:
+                _show(f"<pre>invalid parameters: {html.escape(str(exc))}</pre>")
+                return
+            known = {h.name for h in params.hosts}
+            params.only_hosts = [h for h in host_pick.value if h in known]
+            run.use_params(params)
+            with run.recorder.in_step(step_pick.value):
+                steps[step_pick.value]()
 
     go.on_click(rerun)
-    _show(w.VBox([w.HBox([host_pick, w.VBox([mode_pick, step_pick, go])]), out]))
+    box = w.VBox([file_pick, w.HBox([host_pick, w.VBox([mode_pick, step_pick, go])]), out])
+    _show(box)
+    return box
 
 
 def show_verdict(run: Run) -> None:

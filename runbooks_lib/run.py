@@ -51,9 +51,10 @@ def tool_versions() -> dict[str, str]:
 class Run:
     """State of one chapter run in the kernel."""
 
-    def __init__(self, chapter: str, params: Params, run_dir: Path) -> None:
+    def __init__(self, chapter: str, params: Params, run_dir: Path, overrides: list[str] | None = None) -> None:
         self.chapter = chapter
         self.params = params
+        self.overrides = list(overrides or [])
         self.run_dir = run_dir
         self.redactor = default_redactor()
         for value in secret_values(params):
@@ -80,7 +81,7 @@ class Run:
         where = run_dir or os.environ.get(RUN_DIR_ENV)
         path = Path(where) if where else Path(tempfile.mkdtemp(prefix=f"runbooks-{chapter}-"))
         path.mkdir(parents=True, exist_ok=True)
-        return cls(chapter, params, path)
+        return cls(chapter, params, path, overrides)
 
     def _write_meta(self) -> None:
         meta = {
@@ -95,6 +96,15 @@ class Run:
         if description not in self.targets:
             self.targets.append(description)
             self._write_meta()
+
+    def use_params(self, params: Params) -> None:
+        """Switch to other parameters (the interactive panel); connections are reopened."""
+        if self._fleet is not None:
+            self._fleet.close()
+        self._fleet = None
+        self.params = params
+        for value in secret_values(params):
+            self.redactor.add_secret(value)
 
     # ------------------------------------------------------------------ hosts
     def transport(self, host_name: str) -> Transport:
