@@ -72,7 +72,7 @@ def main() -> int:
                 pf = n.preflight(t, target, s)
                 n.space_rows(int(pf.status.db_size * s.free_space_factor), {"node": n.free_bytes(t, s.remote_dir)})
                 snap = n.save(t, target, s, "bench")
-                v = n.verify(t, target, snap.path, s, count_source_keys=True)
+                v = n.verify(t, target, snap.path, s, count_source_keys=True, known=snap.stream)
                 assert v.ok and v.status is not None and v.source_keys is not None, v.problems
                 snap.source_keys_at_rev = v.source_keys
                 n.write_sidecar(t, snap.path, n.sidecar(snap, v))

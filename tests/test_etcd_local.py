@@ -7,6 +7,7 @@ temp dir) and always stops it.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 import shutil
 from collections.abc import Iterator
@@ -45,7 +46,7 @@ def _backup(t: LocalTransport, e: LocalEtcd, s: object, when: dt.datetime | None
     target = n.discover(t, s)  # type: ignore[arg-type]
     n.preflight(t, target, s)  # type: ignore[arg-type]
     snap = n.save(t, target, s, "local", when)  # type: ignore[arg-type]
-    v = n.verify(t, target, snap.path, s, count_source_keys=True)  # type: ignore[arg-type]
+    v = n.verify(t, target, snap.path, s, count_source_keys=True, known=snap.stream)  # type: ignore[arg-type]
     return target, snap, v
 
 
@@ -83,6 +84,35 @@ def test_truncated_and_corrupted_snapshots_fail_and_are_moved_aside(etcd: LocalE
     corrupt.write_bytes(bytes(buf))
     vc = n.verify(t, target, str(corrupt), s)
     assert not vc.ok and vc.integrity == "mismatch" and vc.rows()[0][2] == "fail"
+
+
+def test_streamed_hash_is_the_finished_files_and_a_bad_trailer_is_still_caught(etcd: LocalEtcd,
+                                                                              t: LocalTransport) -> None:
+    s = etcd.settings(remote_dir=str(etcd.root / "stream"))
+    target, snap, v = _backup(t, etcd, s)
+    st, p = snap.stream, Path(snap.path)
+    assert st is not None, snap.stream_note
+    data = p.read_bytes()
+    assert not p.with_name(p.name + ".part").exists()
+    assert (st.size, st.inode) == (len(data), p.stat().st_ino)
+    assert st.sha256 == hashlib.sha256(data).hexdigest() == n.sha256_file(p)
+    assert st.body_sha256 == hashlib.sha256(data[:-32]).hexdigest() == st.trailer == data[-32:].hex()
+    assert v.ok and v.digests == "stream" and v.integrity == "ok" and v.sha256 == st.sha256, v.problems
+    # the same file rewritten in place (same size and inode, new trailer): the streamed digests no
+    # longer describe it, so verify reads it again and etcd's integrity hash catches it
+    buf = bytearray(data)
+    buf[-1] ^= 0xFF
+    with p.open("r+b") as fh:
+        fh.write(bytes(buf))
+    assert p.stat().st_ino == st.inode and p.stat().st_size == st.size
+    vb = n.verify(t, target, snap.path, s, move_aside=False, known=st)
+    assert not vb.ok and vb.digests == "read" and vb.integrity == "mismatch"
+    assert vb.sha256 == hashlib.sha256(bytes(buf)).hexdigest()
+    # a copy with a corrupted trailer (full read, no stream hash for it)
+    copy = p.with_name("etcd-snapshot-local-20200101T000002Z.db")
+    copy.write_bytes(data[:-32] + bytes(32))
+    vc = n.verify(t, target, str(copy), s, known=st)
+    assert not vc.ok and vc.digests == "read" and vc.integrity == "mismatch" and vc.moved_to
 
 
 @pytest.mark.parametrize(("change", "cause", "status"), [

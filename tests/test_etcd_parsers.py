@@ -105,3 +105,15 @@ def test_client_argv_never_carries_key_material() -> None:
     argv = client("https://127.0.0.1:2379").argv("snapshot", "save", "/b/x.db", timeout_s=900)
     assert argv[:3] == ["env", "ETCDCTL_API=3", "etcdctl"]
     assert "--command-timeout=900s" in argv and "--key=/p/healthcheck-client.key" in argv
+
+
+def test_parse_stream_hash() -> None:
+    from runbooks_lib.chapters.etcd_backup.etcdctl import parse_stream_hash
+
+    line = ('runbooks-stream-hash={"size": 544, "inode": 7, "dev": 65024, "mtime_ns": 1795537675371215621, '
+            '"sha256": "aa", "body_sha256": "bb", "trailer": "bb"}')
+    st, note = parse_stream_hash("Snapshot saved at /b/x.db\n" + line + "\n", "/b/x.db")
+    assert st is not None and note == "" and st.stat_key == "544:7:65024:1795537675.371215621"
+    assert parse_stream_hash("runbooks-stream-hash-error=etcdctl still writing at the deadline\n", "/b/x.db") == (
+        None, "etcdctl still writing at the deadline")
+    assert parse_stream_hash("Snapshot saved at /b/x.db\n", "/b/x.db")[0] is None

@@ -156,7 +156,7 @@ def backup(run: Run, target: bk.Target) -> BackupResult:
         res.timings["save_s"] = round(snap.save_s, 3)
         run.check("snapshot saved", target.node, "pass", f"{snap.path} in {snap.save_s:.2f}s")
     with run.recorder.in_step("verify"):
-        v = bk.verify(t, target, snap.path, s, count_source_keys=True)
+        v = bk.verify(t, target, snap.path, s, count_source_keys=True, known=snap.stream)
         res.verification = v
         res.timings["verify_s"] = round(v.duration_s, 3)
         for row in v.rows():
@@ -169,7 +169,8 @@ def backup(run: Run, target: bk.Target) -> BackupResult:
         res.figures.update({
             "snapshot": snap.name, "node": target.node, "hash": v.status.hash_hex, "revision": v.status.revision,
             "total_keys": v.status.total_keys, "keys": snap.source_keys_at_rev, "size_bytes": v.size,
-            "sha256": v.sha256, "integrity": v.integrity, "status_tool": target.status_tool})
+            "sha256": v.sha256, "integrity": v.integrity, "digests": v.digests,
+            "status_tool": target.status_tool})
     shipped, sha = snap.path, v.sha256
     if s.gzip:
         with run.recorder.in_step("gzip"):

@@ -151,6 +151,7 @@ class VerifyOutput:
     status_rc: int
     status_text: str
     count_json: str | None = None  # live key count at the snapshot's revision, when asked
+    hashed: str = "read"  # "stream": digests not re-read, the file's size:inode:dev matched the save's stream hash
 
     @property
     def has_integrity_hash(self) -> bool:
@@ -184,11 +185,14 @@ for name, value in (("sha", whole.hexdigest()), ("body", h.hexdigest()), ("trail
 """
 
 
-def verify_script(path: str, status_argv: list[str], count_argv: list[str] | None = None) -> str:
+def verify_script(path: str, status_argv: list[str], count_argv: list[str] | None = None,
+                  known: StreamHash | None = None) -> str:
     """Shell that reads the snapshot once per job, jobs in parallel: status (then, with its revision,
     the live key count at that revision), sha256 of the file, etcd's appended integrity hash.
 
-    ``openssl dgst`` is used when present (SHA-NI: ~4x faster than coreutils' sha256sum).
+    ``openssl dgst`` is used when present (SHA-NI: ~4x faster than coreutils' sha256sum). With
+    ``known`` (the digests streamed during the save), the file is not hashed again when its
+    ``size:inode:dev:mtime`` on disk is still the streamed one (``hashed=stream``); otherwise it is read.
     """
     f = shlex.quote(path)
     status = shlex.join(status_argv)
@@ -202,13 +206,17 @@ def verify_script(path: str, status_argv: list[str], count_argv: list[str] | Non
         "if command -v openssl >/dev/null 2>&1; then h() {{ openssl dgst -sha256 -r | cut -d' ' -f1; }}; "
         "else h() {{ sha256sum | cut -d' ' -f1; }}; fi; "
         f"({status} > \"$d/status\" 2>&1; echo $? > \"$d/rc\";{count}) & "
-        f"if command -v python3 >/dev/null 2>&1; then python3 -S -c {shlex.quote(_ONE_PASS)} \"$f\" \"$d\"; else "
+        + (f"if [ \"$(stat -c %s:%i:%d:%.9Y \"$f\" 2>/dev/null)\" = {known.stat_key} ]; then echo stream > \"$d/src\"; "
+           "else " if known is not None else "")
+        + f"if command -v python3 >/dev/null 2>&1; then python3 -S -c {shlex.quote(_ONE_PASS)} \"$f\" \"$d\"; else "
         "(h < \"$f\" > \"$d/sha\") & "
         "(head -c -32 \"$f\" | h > \"$d/body\") & "
         "tail -c 32 \"$f\" | od -An -v -tx1 | tr -d ' \\n' > \"$d/trailer\"; fi; "
-        "wait; "
-        "echo \"size=$(stat -c %s \"$f\")\"; echo \"sha256=$(cat \"$d/sha\")\"; "
-        "echo \"body_sha256=$(cat \"$d/body\")\"; echo \"trailer=$(cat \"$d/trailer\")\"; "
+        + ("fi; " if known is not None else "")
+        + "wait; "
+        "echo \"hashed=$(cat \"$d/src\" 2>/dev/null || echo read)\"; "
+        "echo \"size=$(stat -c %s \"$f\")\"; echo \"sha256=$(cat \"$d/sha\" 2>/dev/null)\"; "
+        "echo \"body_sha256=$(cat \"$d/body\" 2>/dev/null)\"; echo \"trailer=$(cat \"$d/trailer\" 2>/dev/null)\"; "
         "echo \"status_rc=$(cat \"$d/rc\")\"; "
         "if [ -s \"$d/count\" ]; then echo \"count=$(tr -d '\\n' < \"$d/count\")\"; fi; "
         "echo '--- status'; cat \"$d/status\"; rm -rf \"$d\""
@@ -221,7 +229,131 @@ def parse_verify(text: str) -> VerifyOutput:
     return VerifyOutput(size=int(fields.get("size") or -1), sha256=fields.get("sha256", ""),
                         body_sha256=fields.get("body_sha256", ""), trailer=fields.get("trailer", ""),
                         status_rc=int(fields.get("status_rc") or -1), status_text=status,
-                        count_json=fields.get("count"))
+                        count_json=fields.get("count"), hashed=fields.get("hashed") or "read")
+
+
+# ----------------------------------------------------------------------------- save + streamed hash
+
+
+@dataclass(frozen=True)
+class StreamHash:
+    """Digests of a snapshot computed while etcdctl wrote it (see :func:`save_script`)."""
+
+    path: str
+    size: int
+    inode: int
+    dev: int
+    mtime_ns: int
+    sha256: str       # sha256 of the whole file
+    body_sha256: str  # sha256 of all but the last 32 bytes: what etcd's integrity trailer must equal
+    trailer: str      # the last 32 bytes, hex
+
+    @property
+    def stat_key(self) -> str:
+        """``stat -c %s:%i:%d:%.9Y`` of the file the digests describe (an in-place rewrite changes it)."""
+        return f"{self.size}:{self.inode}:{self.dev}:{self.mtime_ns // 10**9}.{self.mtime_ns % 10**9:09d}"
+
+
+# Follows NAME.part while etcdctl (clientv3 Save: open O_TRUNC, io.Copy, fsync, close, rename to NAME)
+# writes it sequentially; keeps the same descriptor across the rename; finishes at EOF once etcdctl
+# has exited 0 (rc file written by the shell). The last 32 bytes are held back from the body digest,
+# so sha256(body) (etcd's integrity hash) and sha256(file) come from one read. Exit codes: 3 etcdctl
+# failed, 4 deadline, 5 the file on disk is not what was hashed.
+_FOLLOW = """import hashlib, json, os, sys, time
+path, rcfile, end = sys.argv[1], sys.argv[2], time.monotonic() + float(sys.argv[3])
+def rc():
+    try:
+        with open(rcfile) as fh:
+            return int(fh.read().strip() or 1)
+    except FileNotFoundError:
+        return None
+def give_up(code, why):
+    sys.stderr.write(why + "\\n")
+    sys.exit(code)
+fd = None
+while fd is None:
+    for p in (path + ".part", path):
+        try:
+            fd = os.open(p, os.O_RDONLY)
+            break
+        except FileNotFoundError:
+            continue
+    if fd is None:
+        r = rc()
+        if r is not None:
+            give_up(3, "etcdctl exited %d before the file appeared" % r)
+        if time.monotonic() > end:
+            give_up(4, "no snapshot file before the deadline")
+        time.sleep(0.005)
+h, tail, n, done = hashlib.sha256(), b"", 0, False
+while True:
+    chunk = os.read(fd, 1 << 20)
+    if chunk:
+        n += len(chunk)
+        data = memoryview(tail + chunk)
+        h.update(data[:-32])
+        tail = bytes(data[-32:])
+        continue
+    if done:
+        break
+    r = rc()
+    if r is not None:
+        if r != 0:
+            give_up(3, "etcdctl exited %d" % r)
+        done = True  # etcdctl closed and renamed the file: drain to EOF once more
+        continue
+    if os.fstat(fd).st_size < n:
+        give_up(5, "file shrank while hashing")
+    if time.monotonic() > end:
+        give_up(4, "etcdctl still writing at the deadline")
+    time.sleep(0.005)
+fst, st = os.fstat(fd), os.stat(path)
+if (fst.st_ino, fst.st_dev) != (st.st_ino, st.st_dev) or not fst.st_size == st.st_size == n:
+    give_up(5, "hashed %d bytes of inode %d, file on disk: %d bytes, inode %d" % (n, fst.st_ino, st.st_size, st.st_ino))
+whole = h.copy()
+whole.update(tail)
+print(json.dumps({"size": n, "inode": st.st_ino, "dev": st.st_dev, "mtime_ns": st.st_mtime_ns,
+                  "sha256": whole.hexdigest(),
+                  "body_sha256": h.hexdigest(), "trailer": tail.hex()}))
+"""
+
+STREAM_MARK = "runbooks-stream-hash="
+STREAM_ERR = "runbooks-stream-hash-error="
+
+
+def save_script(path: str, save_argv: list[str], limit_s: float) -> str:
+    """One shell: ``etcdctl snapshot save`` in the background and, when the node has python3, a hasher
+    following the file as it is written (at most ``limit_s`` seconds). Exits with etcdctl's code;
+    on success prints ``runbooks-stream-hash={json}`` (or ``...-error=`` with the hasher's reason).
+    """
+    f = shlex.quote(path)
+    return (
+        f"f={f}; d=$(mktemp -d) || exit 1; rm -f \"$f.part\"; "
+        f"({shlex.join(save_argv)}; echo $? > \"$d/rc.t\"; mv -f \"$d/rc.t\" \"$d/rc\") & "
+        "if command -v python3 >/dev/null 2>&1; then "
+        f"python3 -S -c {shlex.quote(_FOLLOW)} \"$f\" \"$d/rc\" {float(limit_s):.0f} > \"$d/hash\" 2> \"$d/err\"; "
+        "else echo 'python3 not found on the node' > \"$d/err\"; fi; "
+        "wait; rc=$(cat \"$d/rc\" 2>/dev/null); [ -n \"$rc\" ] || rc=1; "
+        "if [ \"$rc\" = 0 ]; then if [ -s \"$d/hash\" ]; then "
+        f"printf '{STREAM_MARK}%s\\n' \"$(cat \"$d/hash\")\"; "
+        f"else printf '{STREAM_ERR}%s\\n' \"$(tail -n 1 \"$d/err\")\"; fi; fi; "
+        "rm -rf \"$d\"; exit \"$rc\""
+    )
+
+
+def parse_stream_hash(text: str, path: str) -> tuple[StreamHash | None, str]:
+    """(the streamed digests of ``path``, or None; the hasher's reason when it gave none)."""
+    for line in reversed(text.splitlines()):
+        if line.startswith(STREAM_MARK):
+            try:
+                d = json.loads(line[len(STREAM_MARK):])
+                return StreamHash(path, int(d["size"]), int(d["inode"]), int(d["dev"]), int(d["mtime_ns"]),
+                                  str(d["sha256"]), str(d["body_sha256"]), str(d["trailer"])), ""
+            except (ValueError, KeyError, TypeError) as exc:
+                return None, f"unreadable stream hash: {exc}"
+        if line.startswith(STREAM_ERR):
+            return None, line[len(STREAM_ERR):].strip() or "hasher failed"
+    return None, "no stream hash in the output"
 
 
 def parse_df(text: str) -> int:

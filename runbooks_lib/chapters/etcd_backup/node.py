@@ -29,13 +29,16 @@ from .etcdctl import (
     Diagnosis,
     EndpointStatus,
     SnapshotStatus,
+    StreamHash,
     diagnose,
     parse_count,
     parse_df,
     parse_endpoint_status,
     parse_listening_ports,
     parse_snapshot_status,
+    parse_stream_hash,
     parse_verify,
+    save_script,
     verify_script,
 )
 from .settings import Settings
@@ -240,10 +243,16 @@ class Snapshot:
     save_s: float = 0.0
     source_revision: int = 0  # endpoint revision right after the save
     source_keys_at_rev: int | None = None  # live key count at the snapshot's revision
+    stream: StreamHash | None = None  # digests computed while etcdctl wrote the file (None: verify reads it)
+    stream_note: str = ""  # why there is no stream hash
 
 
 def save(t: Transport, target: Target, s: Settings, cluster: str, when: dt.datetime | None = None) -> Snapshot:
-    """``etcdctl snapshot save`` into remote_dir (etcdctl writes NAME.part and renames on success)."""
+    """``etcdctl snapshot save`` into remote_dir (etcdctl writes NAME.part and renames on success).
+
+    In the same shell a python3 hasher follows NAME.part as etcdctl writes it, so sha256 and etcd's
+    integrity hash are known when the save ends (``Snapshot.stream``); verify then does not re-read.
+    """
     when = when or _utc()
     name = ret.snapshot_name(cluster, when)
     listing = t.run(f"mkdir -p {q(s.remote_dir)} && chmod 0700 {q(s.remote_dir)} && ls -1 {q(s.remote_dir)}",
@@ -254,15 +263,18 @@ def save(t: Transport, target: Target, s: Settings, cluster: str, when: dt.datet
         name = ret.snapshot_name(cluster, when).removesuffix(".db") + f"-{n}.db"
     path = f"{s.remote_dir.rstrip('/')}/{name}"
     t0 = time.monotonic()
-    res = t.run(target.client.argv("snapshot", "save", path, timeout_s=s.timeouts.snapshot_s),
-                timeout=s.timeouts.snapshot_s + s.timeouts.dial_s + 30)
+    save_argv = target.client.argv("snapshot", "save", path, timeout_s=s.timeouts.snapshot_s)
+    res = t.run(save_script(path, save_argv, s.timeouts.snapshot_s + s.timeouts.dial_s + 10),
+                timeout=s.timeouts.snapshot_s + s.timeouts.dial_s + 30,
+                display=shlex.join(save_argv) + "  # + python3 sha256/integrity hash following the file")
     took = time.monotonic() - t0
     if not res.ok:
         t.run(f"rm -f {q(path)}.part", timeout=30)
         diag = explain_failure(t, target, s, res.stderr + res.stdout) if not res.timed_out else Diagnosis(
             "snapshot_timeout", "fail", f"snapshot save did not finish within {s.timeouts.snapshot_s:.0f}s")
         raise EtcdError(diag)
-    return Snapshot(t.name, path, name, when, took)
+    stream, note = parse_stream_hash(res.stdout, path)
+    return Snapshot(t.name, path, name, when, took, stream=stream, stream_note=note)
 
 
 @dataclass
@@ -277,6 +289,7 @@ class Verification:
     duration_s: float
     moved_to: str | None = None
     source_keys: int | None = None  # live key count at the snapshot's revision (count_source_keys)
+    digests: str = "read"  # "stream": sha256/integrity hash computed during the save, file unchanged since
 
     def rows(self, check: str = "snapshot verified") -> list[CheckRow]:
         if self.ok and self.status:
@@ -289,8 +302,11 @@ class Verification:
 
 
 def verify(t: Transport, target: Target, path: str, s: Settings, move_aside: bool = True,
-           count_source_keys: bool = False) -> Verification:
+           count_source_keys: bool = False, known: StreamHash | None = None) -> Verification:
     """Status (hash, revision, keys, size) + sha256 + etcd's appended integrity hash, read in parallel.
+
+    ``known`` (``Snapshot.stream`` of this very file): the digests streamed during the save are used
+    instead of a re-read when the file's size, inode and device on disk are still the streamed ones.
 
     With ``count_source_keys`` the live etcd's key count at the snapshot's revision is read in the
     same pass (for the drill's comparison). A file that fails is moved to ``<dir>/corrupt/`` (never
@@ -299,9 +315,14 @@ def verify(t: Transport, target: Target, path: str, s: Settings, move_aside: boo
     t0 = time.monotonic()
     count_argv = (target.client.argv("get", "", "--prefix", "--keys-only", "--limit=1", "-w", "json",
                                      timeout_s=s.timeouts.command_s) if count_source_keys else None)
-    res = t.run(verify_script(path, target.status_argv(path), count_argv), timeout=s.timeouts.verify_s,
-                display=f"verify {path}: {target.status_tool} snapshot status -w json; sha256sum; integrity hash")
+    known = known if known is not None and known.path == path else None
+    res = t.run(verify_script(path, target.status_argv(path), count_argv, known), timeout=s.timeouts.verify_s,
+                display=f"verify {path}: {target.status_tool} snapshot status -w json; "
+                        + ("stat (digests streamed during the save)" if known else "sha256sum; integrity hash"))
     out = parse_verify(res.stdout)
+    streamed = known is not None and out.hashed == "stream" and out.size == known.size
+    if streamed and known is not None:
+        out.sha256, out.body_sha256, out.trailer = known.sha256, known.body_sha256, known.trailer
     problems: list[str] = []
     status: SnapshotStatus | None = None
     if out.size < 0 or not res.ok:
@@ -321,7 +342,8 @@ def verify(t: Transport, target: Target, path: str, s: Settings, move_aside: boo
         problems.append("etcd's integrity hash (sha256 appended to the snapshot) does not match: corrupted")
     elif integrity == "missing":
         problems.append(f"no integrity hash (size {out.size} is not 512*n+32): truncated or not an etcd snapshot")
-    v = Verification(path, not problems, problems, status, out.sha256, out.size, integrity, time.monotonic() - t0)
+    v = Verification(path, not problems, problems, status, out.sha256, out.size, integrity, time.monotonic() - t0,
+                     digests="stream" if streamed else "read")
     if out.count_json:
         try:
             v.source_keys = parse_count(out.count_json)[0]
