@@ -56,6 +56,16 @@ def _gr(rt: ResourceType) -> str:
     return f"{rt.plural}.{rt.group}" if rt.group else rt.plural
 
 
+def _check_resource_version(rt: ResourceType, name: str, old: Obj, incoming: Obj) -> None:
+    """409 Conflict when the request names a resourceVersion that is no longer current (optimistic lock)."""
+    want_rv = (incoming.get("metadata") or {}).get("resourceVersion")
+    if want_rv and want_rv != old["metadata"]["resourceVersion"]:
+        raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {_gr(rt)} "{name}": the object '
+                                        "has been modified; please apply your changes to the latest "
+                                        "version and try again",
+                       {"name": name, "group": rt.group, "kind": rt.plural})
+
+
 def not_found(rt: ResourceType, name: str) -> ApiError:
     return ApiError(404, "NotFound", f'{_gr(rt)} "{name}" not found',
                     {"name": name, "group": rt.group, "kind": rt.plural})
@@ -436,12 +446,7 @@ class Store:
         old = self.get(rt, namespace, name)
         body = copy.deepcopy(body)
         self._check_kind(rt, body)
-        want_rv = (body.get("metadata") or {}).get("resourceVersion")
-        if want_rv and want_rv != old["metadata"]["resourceVersion"]:
-            raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {_gr(rt)} "{name}": the object '
-                                            "has been modified; please apply your changes to the latest "
-                                            "version and try again",
-                           {"name": name, "group": rt.group, "kind": rt.plural})
+        _check_resource_version(rt, name, old, body)
         key = self._key(rt, namespace, name)
         owners = self._take_changed(key, old, body, manager)
         return self._write(rt, key, old, body, owners, dry_run, status_only)
@@ -456,12 +461,7 @@ class Store:
         else:
             if not isinstance(patch, dict):
                 raise ApiError(400, "BadRequest", "a merge patch must be an object")
-            want_rv = (patch.get("metadata") or {}).get("resourceVersion")
-            if want_rv and want_rv != old["metadata"]["resourceVersion"]:
-                raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {_gr(rt)} "{name}": the object '
-                                                "has been modified; please apply your changes to the latest "
-                                                "version and try again",
-                               {"name": name, "group": rt.group, "kind": rt.plural})
+            _check_resource_version(rt, name, old, patch)
             new = merge_patch(old, patch)
         key = self._key(rt, namespace, name)
         owners = self._take_changed(key, old, new, manager)
