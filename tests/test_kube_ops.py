@@ -189,3 +189,13 @@ def test_double_api_semantics(kc):
     with pytest.raises(kube.KubeNotFound, match='namespaces "ghost" not found'):
         kc.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "namespace": "ghost"}})
     assert kc.delete("ConfigMap", "sem", "default") and not kc.delete("ConfigMap", "sem", "default")
+
+
+def test_stale_resource_version_is_a_409_conflict(kc, api_double):
+    cm = kc.get("ConfigMap", "kube-proxy", "kube-system")
+    stale = cm["metadata"]["resourceVersion"]
+    kc.patch("ConfigMap", "kube-proxy", "kube-system", {"data": {"touched": "1"}})
+    with pytest.raises(kube.KubeConflict):
+        kc.patch("ConfigMap", "kube-proxy", "kube-system",
+                 {"metadata": {"resourceVersion": stale}, "data": {"touched": "2"}})
+    assert kc.get("ConfigMap", "kube-proxy", "kube-system")["data"]["touched"] == "1"
