@@ -22,7 +22,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_one(chapter: chapters.Chapter | None, notebook: Path, name: str, args: argparse.Namespace) -> int:
+def _run_one(notebook: Path, name: str, args: argparse.Namespace) -> int:
     from .runner import run_notebook, validate
 
     try:
@@ -50,7 +50,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if not nb.exists():
             print(f"notebook not found: {nb}", file=sys.stderr)
             return 2
-        return _run_one(None, nb, nb.stem, args)
+        return _run_one(nb, nb.stem, args)
     try:
         ch = chapters.find(target)
     except KeyError as exc:
@@ -59,7 +59,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if not ch.built:
         print(f"chapter {ch.name} is not built yet ({ch.notebook} does not exist)", file=sys.stderr)
         return 2
-    return _run_one(ch, ch.notebook, ch.name, args)
+    return _run_one(ch.notebook, ch.name, args)
 
 
 def _cmd_run_all(args: argparse.Namespace) -> int:
@@ -79,7 +79,7 @@ def _cmd_run_all(args: argparse.Namespace) -> int:
         if not ch.built:
             print(f"skip {ch.name}: not built yet", file=sys.stderr)
             continue
-        code = _run_one(ch, ch.notebook, ch.name, args)
+        code = _run_one(ch.notebook, ch.name, args)
         results.append((ch.name, code))
         worst = code if worst == 0 else worst
     index = write_index(Path(args.out))

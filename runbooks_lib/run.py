@@ -8,6 +8,7 @@ runner can build the report even when the kernel dies half way.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -36,6 +37,7 @@ class DestructiveRefused(PermissionError):
     """A destructive step was asked without mode=apply and confirm=<cluster name>."""
 
 
+@functools.cache
 def tool_versions() -> dict[str, str]:
     import importlib.metadata as md
 
@@ -65,6 +67,7 @@ class Run:
         self.figures: dict[str, Any] = {}
         self.targets: list[str] = []
         self.started = time.monotonic()
+        self.started_utc = utc_now()
         self._fleet: Fleet | None = None
         if params.hosts:
             kind = "lab" if params.is_lab else "hosts"
@@ -87,7 +90,7 @@ class Run:
         meta = {
             "chapter": self.chapter, "mode": self.params.mode, "params": self.params.name,
             "params_file": self.params.source, "cluster_name": self.params.cluster_name,
-            "targets": self.targets, "started_utc": utc_now(), "tools": tool_versions(),
+            "targets": self.targets, "started_utc": self.started_utc, "tools": tool_versions(),
         }
         (self.run_dir / "meta.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
 
