@@ -44,9 +44,11 @@ def t() -> LocalTransport:
 
 def _backup(t: LocalTransport, e: LocalEtcd, s: object, when: dt.datetime | None = None) -> tuple:
     target = n.discover(t, s)  # type: ignore[arg-type]
-    n.preflight(t, target, s)  # type: ignore[arg-type]
+    pf = n.preflight(t, target, s, space_dir=s.remote_dir)  # type: ignore[arg-type, attr-defined]
+    assert pf.free_bytes and pf.free_bytes > 0
     snap = n.save(t, target, s, "local", when)  # type: ignore[arg-type]
-    v = n.verify(t, target, snap.path, s, count_source_keys=True, known=snap.stream)  # type: ignore[arg-type]
+    v = n.verify(t, target, snap.path, s, count_source_keys=True, known=snap.stream,  # type: ignore[arg-type]
+                 inline=snap.inline)
     return target, snap, v
 
 
@@ -98,6 +100,11 @@ def test_streamed_hash_is_the_finished_files_and_a_bad_trailer_is_still_caught(e
     assert st.sha256 == hashlib.sha256(data).hexdigest() == n.sha256_file(p)
     assert st.body_sha256 == hashlib.sha256(data[:-32]).hexdigest() == st.trailer == data[-32:].hex()
     assert v.ok and v.digests == "stream" and v.integrity == "ok" and v.sha256 == st.sha256, v.problems
+    # what the save ran on the finished file (status, key count) is what a full re-read finds
+    assert snap.inline is not None and snap.inline.status_rc == 0
+    vr = n.verify(t, target, snap.path, s, move_aside=False, count_source_keys=True)
+    assert vr.ok and vr.digests == "read" and (vr.status, vr.sha256, vr.size) == (v.status, v.sha256, v.size)
+    assert vr.source_keys == v.source_keys == 50
     # the same file rewritten in place (same size and inode, new trailer): the streamed digests no
     # longer describe it, so verify reads it again and etcd's integrity hash catches it
     buf = bytearray(data)
@@ -113,6 +120,52 @@ def test_streamed_hash_is_the_finished_files_and_a_bad_trailer_is_still_caught(e
     copy.write_bytes(data[:-32] + bytes(32))
     vc = n.verify(t, target, str(copy), s, known=st)
     assert not vc.ok and vc.digests == "read" and vc.integrity == "mismatch" and vc.moved_to
+
+
+def test_inline_key_count_is_taken_at_the_snapshots_revision(etcd: LocalEtcd, t: LocalTransport) -> None:
+    """The save counts keys at the current revision; when etcd moved on before that count, verify
+    counts again with --rev=<the snapshot's revision>."""
+    from runbooks_lib.chapters.etcd_backup.etcdctl import InlineChecks, parse_count
+
+    s = etcd.settings(remote_dir=str(etcd.root / "inline"))
+    target = n.discover(t, s)
+    snap = n.save(t, target, s, "local")
+    assert snap.inline is not None and snap.inline.count_json and parse_count(snap.inline.count_json)[0] == 50
+    assert etcd.ctl("put", "/runbooks-test/after-the-snapshot", "x").returncode == 0
+    try:
+        later = etcd.ctl("get", "", "--prefix", "--keys-only", "--limit=1", "-w", "json").stdout
+        assert parse_count(later)[0] == 51  # what the save's count would say had the write come first
+        moved_on = InlineChecks(snap.inline.status_rc, snap.inline.status_text, later)
+        v = n.verify(t, target, snap.path, s, count_source_keys=True, known=snap.stream, inline=moved_on)
+        assert v.ok and v.status is not None and v.digests == "stream"
+        assert v.source_keys == 50 and parse_count(later)[1] > v.status.revision
+    finally:
+        assert etcd.ctl("del", "/runbooks-test/after-the-snapshot").returncode == 0
+
+
+def test_an_existing_snapshot_name_is_never_overwritten(etcd: LocalEtcd, t: LocalTransport) -> None:
+    s = etcd.settings(remote_dir=str(etcd.root / "names"))
+    target = n.discover(t, s)
+    when = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    first = n.save(t, target, s, "local", when)
+    before = n.sha256_file(Path(first.path))
+    second = n.save(t, target, s, "local", when)
+    Path(second.path.replace("-2.db", "-3.db.part")).write_bytes(b"another run writing")
+    fourth = n.save(t, target, s, "local", when)
+    assert [first.name, second.name, fourth.name] == [
+        "etcd-snapshot-local-20260102T030405Z.db", "etcd-snapshot-local-20260102T030405Z-2.db",
+        "etcd-snapshot-local-20260102T030405Z-4.db"]
+    assert n.sha256_file(Path(first.path)) == before
+    assert Path(second.path.replace("-2.db", "-3.db.part")).read_bytes() == b"another run writing"
+
+
+def test_preflight_reads_free_space_and_creates_the_directory_0700(etcd: LocalEtcd, t: LocalTransport) -> None:
+    d = etcd.root / "pf" / "new"
+    s = etcd.settings(remote_dir=str(d))
+    pf = n.preflight(t, n.discover(t, s), s, space_dir=str(d))
+    assert d.is_dir() and d.stat().st_mode & 0o777 == 0o700
+    assert pf.free_bytes is not None and abs(pf.free_bytes - shutil.disk_usage(d).free) < 1 << 26
+    assert pf.status.db_size > 0
 
 
 @pytest.mark.parametrize(("change", "cause", "status"), [

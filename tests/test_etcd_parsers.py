@@ -117,3 +117,29 @@ def test_parse_stream_hash() -> None:
     assert parse_stream_hash("runbooks-stream-hash-error=etcdctl still writing at the deadline\n", "/b/x.db") == (
         None, "etcdctl still writing at the deadline")
     assert parse_stream_hash("Snapshot saved at /b/x.db\n", "/b/x.db")[0] is None
+
+
+def test_parse_inline_from_a_real_save() -> None:
+    """Captured from save_script against etcd 3.4.23 (5 keys): status and the key count ran after the save."""
+    from runbooks_lib.chapters.etcd_backup.etcdctl import parse_count, parse_inline, parse_snapshot_status
+
+    out = (
+        "Snapshot saved at /var/tmp/tmpze1trhsi/b/x.db\n"
+        'runbooks-stream-hash={"size": 20512, "inode": 15343937, "dev": 65024, "mtime_ns": 1795550256479290379, '
+        '"sha256": "fd6a0cd6c301f49d6d29ee597d09448a75f796194c01e8e82406715e6a045947", '
+        '"body_sha256": "ff1afc95a20925b22e08311cfd80c8904ba8eca1ad7a1f97bb041d55bf8ddefa", '
+        '"trailer": "ff1afc95a20925b22e08311cfd80c8904ba8eca1ad7a1f97bb041d55bf8ddefa"}\n'
+        'runbooks-inline-count={"header":{"cluster_id":6097474429640803075,"member_id":6959647985788746875,'
+        '"revision":6,"raft_term":2},"kvs":[{"key":"L3JlZ2lzdHJ5L3gvMA==","create_revision":2,"mod_revision":2,'
+        '"version":1}],"more":true,"count":5}\n'
+        "runbooks-inline-status_rc=0\n"
+        "runbooks-inline-status<<\n"
+        '{"hash":2227881853,"revision":6,"totalKey":9,"totalSize":20480}\n')
+    inline = parse_inline(out)
+    assert inline is not None and inline.status_rc == 0 and inline.count_json
+    assert parse_count(inline.count_json) == (5, 6)
+    st = parse_snapshot_status(inline.status_text)
+    assert (st.revision, st.total_keys, st.total_size) == (6, 9, 20480)
+    assert parse_inline("Snapshot saved at /b/x.db\n") is None  # a save without inline checks
+    failed = parse_inline("runbooks-inline-status_rc=1\nrunbooks-inline-status<<\nError: bolt: invalid database\n")
+    assert failed is not None and failed.status_rc == 1 and failed.count_json is None

@@ -116,7 +116,7 @@ def backup(run: Run, target: bk.Target) -> BackupResult:
     res = BackupResult(target)
     with run.recorder.in_step("preflight"):
         try:
-            pf = bk.preflight(t, target, s)
+            pf = bk.preflight(t, target, s, space_dir=s.remote_dir)  # + df of the backup dir: one command
         except (bk.EtcdError, TargetUnreachable) as exc:
             _fail(run, "etcd reachable over TLS", target.node, exc)
             return res
@@ -128,7 +128,8 @@ def backup(run: Run, target: bk.Target) -> BackupResult:
     with run.recorder.in_step("free space"):
         needed = int(st.db_size * s.free_space_factor) + (1 << 20)
         try:
-            avail = {f"{target.node}:{s.remote_dir}": bk.free_bytes(t, s.remote_dir)}
+            avail = {f"{target.node}:{s.remote_dir}": pf.free_bytes if pf.free_bytes is not None
+                     else bk.free_bytes(t, s.remote_dir)}
             ld = local_dir(run)
             if ld is not None:
                 import shutil
@@ -156,7 +157,7 @@ def backup(run: Run, target: bk.Target) -> BackupResult:
         res.timings["save_s"] = round(snap.save_s, 3)
         run.check("snapshot saved", target.node, "pass", f"{snap.path} in {snap.save_s:.2f}s")
     with run.recorder.in_step("verify"):
-        v = bk.verify(t, target, snap.path, s, count_source_keys=True, known=snap.stream)
+        v = bk.verify(t, target, snap.path, s, count_source_keys=True, known=snap.stream, inline=snap.inline)
         res.verification = v
         res.timings["verify_s"] = round(v.duration_s, 3)
         for row in v.rows():

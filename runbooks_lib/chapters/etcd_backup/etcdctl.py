@@ -185,6 +185,11 @@ for name, value in (("sha", whole.hexdigest()), ("body", h.hexdigest()), ("trail
 """
 
 
+# The node's own python3 (not a user's pyenv/virtualenv shim on PATH, which costs ~0.1 s to start).
+_PY = ('py=; for p in /usr/libexec/platform-python /usr/bin/python3 "$(command -v python3 2>/dev/null)"; do '
+       '[ -n "$p" ] && [ -x "$p" ] && { py=$p; break; }; done; ')
+
+
 def verify_script(path: str, status_argv: list[str], count_argv: list[str] | None = None,
                   known: StreamHash | None = None) -> str:
     """Shell that reads the snapshot once per job, jobs in parallel: status (then, with its revision,
@@ -208,7 +213,7 @@ def verify_script(path: str, status_argv: list[str], count_argv: list[str] | Non
         f"({status} > \"$d/status\" 2>&1; echo $? > \"$d/rc\";{count}) & "
         + (f"if [ \"$(stat -c %s:%i:%d:%.9Y \"$f\" 2>/dev/null)\" = {known.stat_key} ]; then echo stream > \"$d/src\"; "
            "else " if known is not None else "")
-        + f"if command -v python3 >/dev/null 2>&1; then python3 -S -c {shlex.quote(_ONE_PASS)} \"$f\" \"$d\"; else "
+        + _PY + f"if [ -n \"$py\" ]; then \"$py\" -S -c {shlex.quote(_ONE_PASS)} \"$f\" \"$d\"; else "
         "(h < \"$f\" > \"$d/sha\") & "
         "(head -c -32 \"$f\" | h > \"$d/body\") & "
         "tail -c 32 \"$f\" | od -An -v -tx1 | tr -d ' \\n' > \"$d/trailer\"; fi; "
@@ -285,14 +290,18 @@ while fd is None:
         if time.monotonic() > end:
             give_up(4, "no snapshot file before the deadline")
         time.sleep(0.005)
-h, tail, n, done = hashlib.sha256(), b"", 0, False
+h, n, done = hashlib.sha256(), 0, False
+buf = bytearray(32 + (1 << 20))  # one buffer: a fresh 1 MB object per read costs more in page faults than sha256
+view, held = memoryview(buf), 0  # buf[:held]: the last bytes read, not yet in the body digest
 while True:
-    chunk = os.read(fd, 1 << 20)
-    if chunk:
-        n += len(chunk)
-        data = memoryview(tail + chunk)
-        h.update(data[:-32])
-        tail = bytes(data[-32:])
+    got = os.readv(fd, [view[held:]])
+    if got:
+        n += got
+        end_ = held + got
+        cut = max(end_ - 32, 0)
+        h.update(view[:cut])
+        buf[:end_ - cut] = bytes(view[cut:end_])
+        held = end_ - cut
         continue
     if done:
         break
@@ -310,6 +319,7 @@ while True:
 fst, st = os.fstat(fd), os.stat(path)
 if (fst.st_ino, fst.st_dev) != (st.st_ino, st.st_dev) or not fst.st_size == st.st_size == n:
     give_up(5, "hashed %d bytes of inode %d, file on disk: %d bytes, inode %d" % (n, fst.st_ino, st.st_size, st.st_ino))
+tail = bytes(view[:held])
 whole = h.copy()
 whole.update(tail)
 print(json.dumps({"size": n, "inode": st.st_ino, "dev": st.st_dev, "mtime_ns": st.st_mtime_ns,
@@ -321,24 +331,73 @@ STREAM_MARK = "runbooks-stream-hash="
 STREAM_ERR = "runbooks-stream-hash-error="
 
 
-def save_script(path: str, save_argv: list[str], limit_s: float) -> str:
+SAVE_EXISTS = "runbooks-snapshot-exists"
+INLINE_MARK = "runbooks-inline-"
+
+
+def save_script(path: str, save_argv: list[str], limit_s: float, status_argv: list[str] | None = None,
+                count_argv: list[str] | None = None) -> str:
     """One shell: ``etcdctl snapshot save`` in the background and, when the node has python3, a hasher
-    following the file as it is written (at most ``limit_s`` seconds). Exits with etcdctl's code;
+    following the file as it is written (niced, at most ``limit_s`` seconds). Exits with etcdctl's code;
     on success prints ``runbooks-stream-hash={json}`` (or ``...-error=`` with the hasher's reason).
+
+    Refuses (prints ``runbooks-snapshot-exists``, exit 17) when ``path`` or ``path.part`` exists: two
+    runs never write one file. With ``status_argv`` / ``count_argv``, the snapshot's status and the
+    live key count (current revision) run as soon as etcdctl has renamed the file, while the hasher
+    reads the last bytes; they are printed as ``runbooks-inline-*`` lines (see :func:`parse_inline`).
     """
     f = shlex.quote(path)
+    after = ""
+    if status_argv is not None:
+        after += f"({shlex.join(status_argv)} > \"$d/status\" 2>&1; echo $? > \"$d/status_rc\") & "
+    if count_argv is not None:
+        after += f"({shlex.join(count_argv)} > \"$d/count\" 2>/dev/null || : > \"$d/count\") & "
+    if after:
+        after = f"if [ $rc = 0 ]; then {after}wait; fi; "
     return (
-        f"f={f}; d=$(mktemp -d) || exit 1; rm -f \"$f.part\"; "
-        f"({shlex.join(save_argv)}; echo $? > \"$d/rc.t\"; mv -f \"$d/rc.t\" \"$d/rc\") & "
-        "if command -v python3 >/dev/null 2>&1; then "
-        f"python3 -S -c {shlex.quote(_FOLLOW)} \"$f\" \"$d/rc\" {float(limit_s):.0f} > \"$d/hash\" 2> \"$d/err\"; "
+        f"f={f}; if [ -e \"$f\" ] || [ -e \"$f.part\" ]; then echo {SAVE_EXISTS}; exit 17; fi; "
+        "mkdir -p \"$(dirname \"$f\")\" && chmod 0700 \"$(dirname \"$f\")\" || exit 1; "
+        "d=$(mktemp -d) || exit 1; "
+        f"({shlex.join(save_argv)}; rc=$?; echo $rc > \"$d/rc.t\"; mv -f \"$d/rc.t\" \"$d/rc\"; {after}"
+        ": > \"$d/after\") & "
+        + _PY
+        + "if [ -n \"$py\" ]; then "
+        f"nice -n 10 \"$py\" -S -c {shlex.quote(_FOLLOW)} \"$f\" \"$d/rc\" {float(limit_s):.0f} > \"$d/hash\" 2> \"$d/err\"; "
         "else echo 'python3 not found on the node' > \"$d/err\"; fi; "
         "wait; rc=$(cat \"$d/rc\" 2>/dev/null); [ -n \"$rc\" ] || rc=1; "
         "if [ \"$rc\" = 0 ]; then if [ -s \"$d/hash\" ]; then "
         f"printf '{STREAM_MARK}%s\\n' \"$(cat \"$d/hash\")\"; "
-        f"else printf '{STREAM_ERR}%s\\n' \"$(tail -n 1 \"$d/err\")\"; fi; fi; "
-        "rm -rf \"$d\"; exit \"$rc\""
+        f"else printf '{STREAM_ERR}%s\\n' \"$(tail -n 1 \"$d/err\")\"; fi; "
+        + (f"[ -e \"$d/count\" ] && printf '{INLINE_MARK}count=%s\\n' \"$(tr -d '\\n' < \"$d/count\")\"; "
+           if count_argv is not None else "")
+        + (f"printf '{INLINE_MARK}status_rc=%s\\n' \"$(cat \"$d/status_rc\" 2>/dev/null || echo -1)\"; "
+           f"echo '{INLINE_MARK}status<<'; cat \"$d/status\" 2>/dev/null; "
+           if status_argv is not None else "")
+        + "fi; rm -rf \"$d\"; exit \"$rc\""
     )
+
+
+@dataclass
+class InlineChecks:
+    """What :func:`save_script` ran right after the save: snapshot status and the live key count."""
+
+    status_rc: int
+    status_text: str
+    count_json: str | None  # ``get "" --prefix --keys-only --limit=1 -w json`` at the current revision
+
+
+def parse_inline(text: str) -> InlineChecks | None:
+    """The ``runbooks-inline-*`` lines of a save (None when the save printed none)."""
+    head, sep, status = text.partition(f"{INLINE_MARK}status<<\n")
+    fields = {ln[len(INLINE_MARK):].split("=", 1)[0]: ln.split("=", 1)[1]
+              for ln in head.splitlines() if ln.startswith(INLINE_MARK) and "=" in ln}
+    if not sep and "status_rc" not in fields:
+        return None
+    try:
+        rc = int(fields.get("status_rc", "-1"))
+    except ValueError:
+        rc = -1
+    return InlineChecks(rc, status, fields.get("count") or None)
 
 
 def parse_stream_hash(text: str, path: str) -> tuple[StreamHash | None, str]:

@@ -25,15 +25,19 @@ from ...transport import Transport
 from . import config as cfgmod
 from . import retention as ret
 from .etcdctl import (
+    SAVE_EXISTS,
     Client,
     Diagnosis,
     EndpointStatus,
+    InlineChecks,
     SnapshotStatus,
     StreamHash,
+    VerifyOutput,
     diagnose,
     parse_count,
     parse_df,
     parse_endpoint_status,
+    parse_inline,
     parse_listening_ports,
     parse_snapshot_status,
     parse_stream_hash,
@@ -163,6 +167,7 @@ def discover(t: Transport, s: Settings) -> Target:
 class Preflight:
     status: EndpointStatus
     duration_s: float
+    free_bytes: int | None = None  # free space in ``space_dir`` (created 0700), when asked
 
 
 def explain_failure(t: Transport, target: Target, s: Settings, failed_output: str = "") -> Diagnosis:
@@ -194,27 +199,43 @@ def explain_failure(t: Transport, target: Target, s: Settings, failed_output: st
     return diag
 
 
-def preflight(t: Transport, target: Target, s: Settings) -> Preflight:
-    """``endpoint status`` over TLS; on failure, the named cause (raises EtcdError)."""
+def preflight(t: Transport, target: Target, s: Settings, space_dir: str | None = None) -> Preflight:
+    """``endpoint status`` over TLS; on failure, the named cause (raises EtcdError).
+
+    With ``space_dir``, the same command creates it (0700) and reads its free space (``df``).
+    """
     t0 = time.monotonic()
     if not target.tools.get("etcdctl"):
         raise EtcdError(explain_failure(t, target, s))
-    res = t.run(target.client.argv("endpoint", "status", "-w", "json", timeout_s=s.timeouts.command_s),
-                timeout=s.timeouts.dial_s + s.timeouts.command_s + 15)
+    cmd = shlex.join(target.client.argv("endpoint", "status", "-w", "json", timeout_s=s.timeouts.command_s))
+    if space_dir is not None:
+        cmd = f"{cmd}; rc=$?; echo {_DF_MARK}; {_df_cmd(space_dir)} || exit 1; exit $rc"
+    res = t.run(cmd, timeout=s.timeouts.dial_s + s.timeouts.command_s + 15)
+    out, _, df = res.stdout.partition(f"{_DF_MARK}\n")
     if not res.ok:
+        if res.exit_code == 1 and space_dir is not None and not df.strip():
+            raise EtcdError(Diagnosis("backup_dir", "fail", f"cannot create or read {space_dir}: "
+                                      + res.stderr.strip()[-200:]))
         raise EtcdError(explain_failure(t, target, s))
-    st = parse_endpoint_status(res.stdout)
+    st = parse_endpoint_status(out)
     if not st:
         raise EtcdError(Diagnosis("unknown", "fail", "endpoint status returned nothing"))
-    return Preflight(st[0], time.monotonic() - t0)
+    return Preflight(st[0], time.monotonic() - t0, parse_df(df) if space_dir is not None else None)
 
 
 # ----------------------------------------------------------------------------- space
 
 
+_DF_MARK = "--- df"
+
+
+def _df_cmd(path: str) -> str:
+    return f"mkdir -p {q(path)} && chmod 0700 {q(path)} && df -PB1 {q(path)}"
+
+
 def free_bytes(t: Transport, path: str) -> int:
-    res = t.run(f"mkdir -p {q(path)} && chmod 0700 {q(path)} && df -PB1 {q(path)}", timeout=30, check=True)
-    return parse_df(res.stdout)
+    """Free bytes in ``path`` (created 0700 when missing)."""
+    return parse_df(t.run(_df_cmd(path), timeout=30, check=True).stdout)
 
 
 def space_rows(needed: int, available: dict[str, int]) -> list[CheckRow]:
@@ -245,36 +266,47 @@ class Snapshot:
     source_keys_at_rev: int | None = None  # live key count at the snapshot's revision
     stream: StreamHash | None = None  # digests computed while etcdctl wrote the file (None: verify reads it)
     stream_note: str = ""  # why there is no stream hash
+    inline: InlineChecks | None = None  # status + live key count run right after the save (verify reuses them)
 
 
-def save(t: Transport, target: Target, s: Settings, cluster: str, when: dt.datetime | None = None) -> Snapshot:
+def save(t: Transport, target: Target, s: Settings, cluster: str, when: dt.datetime | None = None,
+         inline_checks: bool = True) -> Snapshot:
     """``etcdctl snapshot save`` into remote_dir (etcdctl writes NAME.part and renames on success).
 
     In the same shell a python3 hasher follows NAME.part as etcdctl writes it, so sha256 and etcd's
-    integrity hash are known when the save ends (``Snapshot.stream``); verify then does not re-read.
+    integrity hash are known when the save ends (``Snapshot.stream``), and (``inline_checks``) the
+    snapshot status and live key count run the moment the file is complete (``Snapshot.inline``):
+    verify then neither re-reads the file nor waits for another round trip. An existing name (two
+    runs in one second) is never overwritten: the save takes NAME-2, NAME-3, ...
     """
     when = when or _utc()
-    name = ret.snapshot_name(cluster, when)
-    listing = t.run(f"mkdir -p {q(s.remote_dir)} && chmod 0700 {q(s.remote_dir)} && ls -1 {q(s.remote_dir)}",
-                    timeout=30, check=True).stdout.split()
-    n = 1
-    while any(x.startswith(name) for x in listing):  # two runs in one second: never overwrite
-        n += 1
-        name = ret.snapshot_name(cluster, when).removesuffix(".db") + f"-{n}.db"
-    path = f"{s.remote_dir.rstrip('/')}/{name}"
-    t0 = time.monotonic()
-    save_argv = target.client.argv("snapshot", "save", path, timeout_s=s.timeouts.snapshot_s)
-    res = t.run(save_script(path, save_argv, s.timeouts.snapshot_s + s.timeouts.dial_s + 10),
-                timeout=s.timeouts.snapshot_s + s.timeouts.dial_s + 30,
-                display=shlex.join(save_argv) + "  # + python3 sha256/integrity hash following the file")
-    took = time.monotonic() - t0
+    base = ret.snapshot_name(cluster, when)
+    limit = s.timeouts.snapshot_s + s.timeouts.dial_s + 10
+    for n in range(1, 10):
+        name = base if n == 1 else base.removesuffix(".db") + f"-{n}.db"
+        path = f"{s.remote_dir.rstrip('/')}/{name}"
+        save_argv = target.client.argv("snapshot", "save", path, timeout_s=s.timeouts.snapshot_s)
+        count_argv = target.client.argv("get", "", "--prefix", "--keys-only", "--limit=1", "-w", "json",
+                                        timeout_s=s.timeouts.command_s)
+        script = save_script(path, save_argv, limit, target.status_argv(path) if inline_checks else None,
+                             count_argv if inline_checks else None)
+        t0 = time.monotonic()
+        res = t.run(script, timeout=limit + s.timeouts.verify_s + 20,
+                    display=shlex.join(save_argv) + "  # + python3 sha256/integrity hash following the file"
+                    + (f"; then {target.status_tool} snapshot status and the live key count" if inline_checks else ""))
+        took = time.monotonic() - t0
+        if res.exit_code == 17 and SAVE_EXISTS in res.stdout:
+            continue
+        break
+    else:
+        raise EtcdError(Diagnosis("name_taken", "fail", f"{base} and 8 suffixed names already exist in {s.remote_dir}"))
     if not res.ok:
         t.run(f"rm -f {q(path)}.part", timeout=30)
         diag = explain_failure(t, target, s, res.stderr + res.stdout) if not res.timed_out else Diagnosis(
             "snapshot_timeout", "fail", f"snapshot save did not finish within {s.timeouts.snapshot_s:.0f}s")
         raise EtcdError(diag)
     stream, note = parse_stream_hash(res.stdout, path)
-    return Snapshot(t.name, path, name, when, took, stream=stream, stream_note=note)
+    return Snapshot(t.name, path, name, when, took, stream=stream, stream_note=note, inline=parse_inline(res.stdout))
 
 
 @dataclass
@@ -302,27 +334,42 @@ class Verification:
 
 
 def verify(t: Transport, target: Target, path: str, s: Settings, move_aside: bool = True,
-           count_source_keys: bool = False, known: StreamHash | None = None) -> Verification:
+           count_source_keys: bool = False, known: StreamHash | None = None,
+           inline: InlineChecks | None = None) -> Verification:
     """Status (hash, revision, keys, size) + sha256 + etcd's appended integrity hash, read in parallel.
 
     ``known`` (``Snapshot.stream`` of this very file): the digests streamed during the save are used
-    instead of a re-read when the file's size, inode and device on disk are still the streamed ones.
+    instead of a re-read when the file's size, inode, device and mtime on disk are still the streamed
+    ones; with ``inline`` (``Snapshot.inline``) the status and key count the save ran on the finished
+    file are used too, and verify is one ``stat``. Any difference: the file is read again.
 
     With ``count_source_keys`` the live etcd's key count at the snapshot's revision is read in the
     same pass (for the drill's comparison). A file that fails is moved to ``<dir>/corrupt/`` (never
     deleted).
     """
     t0 = time.monotonic()
-    count_argv = (target.client.argv("get", "", "--prefix", "--keys-only", "--limit=1", "-w", "json",
-                                     timeout_s=s.timeouts.command_s) if count_source_keys else None)
     known = known if known is not None and known.path == path else None
-    res = t.run(verify_script(path, target.status_argv(path), count_argv, known), timeout=s.timeouts.verify_s,
-                display=f"verify {path}: {target.status_tool} snapshot status -w json; "
-                        + ("stat (digests streamed during the save)" if known else "sha256sum; integrity hash"))
-    out = parse_verify(res.stdout)
-    streamed = known is not None and out.hashed == "stream" and out.size == known.size
-    if streamed and known is not None:
-        out.sha256, out.body_sha256, out.trailer = known.sha256, known.body_sha256, known.trailer
+    out: VerifyOutput | None = None
+    if known is not None and inline is not None and inline.status_rc >= 0:
+        res = t.run(f"stat -c %s:%i:%d:%.9Y {q(path)}", timeout=30,
+                    display=f"stat {path}  # unchanged since the save hashed it and ran snapshot status on it?")
+        if res.ok and res.stdout.strip() == known.stat_key:
+            out = VerifyOutput(size=known.size, sha256=known.sha256, body_sha256=known.body_sha256,
+                               trailer=known.trailer, status_rc=inline.status_rc, status_text=inline.status_text,
+                               count_json=inline.count_json if count_source_keys else None, hashed="stream")
+    inline_count = out is not None
+    if out is None:
+        count_argv = (target.client.argv("get", "", "--prefix", "--keys-only", "--limit=1", "-w", "json",
+                                         timeout_s=s.timeouts.command_s) if count_source_keys else None)
+        res = t.run(verify_script(path, target.status_argv(path), count_argv, known), timeout=s.timeouts.verify_s,
+                    display=f"verify {path}: {target.status_tool} snapshot status -w json; "
+                            + ("stat (digests streamed during the save)" if known else "sha256sum; integrity hash"))
+        out = parse_verify(res.stdout)
+        streamed = known is not None and out.hashed == "stream" and out.size == known.size
+        if streamed and known is not None:
+            out.sha256, out.body_sha256, out.trailer = known.sha256, known.body_sha256, known.trailer
+        else:
+            out.hashed = "read"
     problems: list[str] = []
     status: SnapshotStatus | None = None
     if out.size < 0 or not res.ok:
@@ -343,12 +390,15 @@ def verify(t: Transport, target: Target, path: str, s: Settings, move_aside: boo
     elif integrity == "missing":
         problems.append(f"no integrity hash (size {out.size} is not 512*n+32): truncated or not an etcd snapshot")
     v = Verification(path, not problems, problems, status, out.sha256, out.size, integrity, time.monotonic() - t0,
-                     digests="stream" if streamed else "read")
-    if out.count_json:
+                     digests=out.hashed)
+    if count_source_keys and status is not None:
         try:
-            v.source_keys = parse_count(out.count_json)[0]
+            count, header_rev = parse_count(out.count_json) if out.count_json else (None, -1)
         except ValueError:
-            v.source_keys = None
+            count, header_rev = None, -1
+        if inline_count and header_rev != status.revision:  # counted at the current revision: written since
+            count = source_keys_at(t, target, status.revision, s)
+        v.source_keys = count
     if not v.ok and move_aside and out.size >= 0:
         v.moved_to = move_aside_file(t, path)
     return v
