@@ -74,6 +74,7 @@ def test_notebook_backup_verified_drill_passes(params: Path, tmp_path: Path) -> 
         assert key in fig, key
     assert fig["verified"] is True and fig["drill"].startswith("passed") and fig["keys"] >= 320
     assert fig["drill_revision"] == fig["revision"] and fig["drill_keys"] == fig["keys"]
+    assert fig["digests"] == "stream"  # hashed while written; status + key count ran in the save's command
     checks = {c["check"]: c["status"] for c in summary["checks"]}
     assert checks["restore drill: revision matches"] == "pass"
     assert checks["copy sha256 matches"] == "pass"

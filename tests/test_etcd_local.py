@@ -101,7 +101,7 @@ def test_streamed_hash_is_the_finished_files_and_a_bad_trailer_is_still_caught(e
     assert st.body_sha256 == hashlib.sha256(data[:-32]).hexdigest() == st.trailer == data[-32:].hex()
     assert v.ok and v.digests == "stream" and v.integrity == "ok" and v.sha256 == st.sha256, v.problems
     # what the save ran on the finished file (status, key count) is what a full re-read finds
-    assert snap.inline is not None and snap.inline.status_rc == 0
+    assert snap.inline is not None and snap.inline.status_rc == 0 and snap.inline.when == "while etcdctl fsyncs"
     vr = n.verify(t, target, snap.path, s, move_aside=False, count_source_keys=True)
     assert vr.ok and vr.digests == "read" and (vr.status, vr.sha256, vr.size) == (v.status, v.sha256, v.size)
     assert vr.source_keys == v.source_keys == 50

@@ -120,26 +120,36 @@ def test_parse_stream_hash() -> None:
 
 
 def test_parse_inline_from_a_real_save() -> None:
-    """Captured from save_script against etcd 3.4.23 (5 keys): status and the key count ran after the save."""
-    from runbooks_lib.chapters.etcd_backup.etcdctl import parse_count, parse_inline, parse_snapshot_status
+    """Captured from save_script against etcd 3.4.23 (5 keys): the hasher saw etcd's trailer match and
+    ran snapshot status and the key count on the file while etcdctl was still in fsync."""
+    from runbooks_lib.chapters.etcd_backup.etcdctl import (
+        parse_count,
+        parse_inline,
+        parse_snapshot_status,
+        parse_stream_hash,
+    )
 
     out = (
-        "Snapshot saved at /var/tmp/tmpze1trhsi/b/x.db\n"
-        'runbooks-stream-hash={"size": 20512, "inode": 15343937, "dev": 65024, "mtime_ns": 1795550256479290379, '
-        '"sha256": "fd6a0cd6c301f49d6d29ee597d09448a75f796194c01e8e82406715e6a045947", '
-        '"body_sha256": "ff1afc95a20925b22e08311cfd80c8904ba8eca1ad7a1f97bb041d55bf8ddefa", '
-        '"trailer": "ff1afc95a20925b22e08311cfd80c8904ba8eca1ad7a1f97bb041d55bf8ddefa"}\n'
-        'runbooks-inline-count={"header":{"cluster_id":6097474429640803075,"member_id":6959647985788746875,'
-        '"revision":6,"raft_term":2},"kvs":[{"key":"L3JlZ2lzdHJ5L3gvMA==","create_revision":2,"mod_revision":2,'
-        '"version":1}],"more":true,"count":5}\n'
-        "runbooks-inline-status_rc=0\n"
-        "runbooks-inline-status<<\n"
-        '{"hash":2227881853,"revision":6,"totalKey":9,"totalSize":20480}\n')
+        "Snapshot saved at /var/tmp/tmphd3f4pfz/b/x.db\n"
+        'runbooks-stream-hash={"size": 24608, "inode": 15343921, "dev": 65024, "mtime_ns": 1795550645595292691, '
+        '"sha256": "786a5a7ed281d3de608c79a511d8f29b6f2d8b320cdf00e94e2bcc94564089c0", '
+        '"body_sha256": "00a663bbdc1545149c6bc3cb6fd2cff620189ed9cb46f8989f98ba7ced97f584", '
+        '"trailer": "00a663bbdc1545149c6bc3cb6fd2cff620189ed9cb46f8989f98ba7ced97f584", "inline": {"when": '
+        '"while etcdctl fsyncs", "status": "{\\"hash\\":3905437438,\\"revision\\":6,\\"totalKey\\":9,'
+        '\\"totalSize\\":24576}\\n", "status_rc": 0, "count": "{\\"header\\":{\\"cluster_id\\":'
+        '3797582674749719517,\\"member_id\\":7260212012445208507,\\"revision\\":6,\\"raft_term\\":2},'
+        '\\"kvs\\":[{\\"key\\":\\"L3JlZ2lzdHJ5L3gvMA==\\",\\"create_revision\\":2,\\"mod_revision\\":2,'
+        '\\"version\\":1}],\\"more\\":true,\\"count\\":5}\\n", "count_rc": 0}}\n')
     inline = parse_inline(out)
     assert inline is not None and inline.status_rc == 0 and inline.count_json
+    assert inline.when == "while etcdctl fsyncs"
     assert parse_count(inline.count_json) == (5, 6)
     st = parse_snapshot_status(inline.status_text)
-    assert (st.revision, st.total_keys, st.total_size) == (6, 9, 20480)
-    assert parse_inline("Snapshot saved at /b/x.db\n") is None  # a save without inline checks
-    failed = parse_inline("runbooks-inline-status_rc=1\nrunbooks-inline-status<<\nError: bolt: invalid database\n")
-    assert failed is not None and failed.status_rc == 1 and failed.count_json is None
+    assert (st.revision, st.total_keys, st.total_size) == (6, 9, 24576)
+    stream, note = parse_stream_hash(out, "/var/tmp/tmphd3f4pfz/b/x.db")
+    assert stream is not None and stream.size == 24608 == st.total_size + 32 and note == ""
+    plain = out.split(', "inline"')[0] + "}\n"
+    assert parse_stream_hash(plain, "/b/x.db")[0] is not None and parse_inline(plain) is None  # no checks asked
+    failed = out.replace('"count_rc": 0', '"count_rc": 1').replace('"status_rc": 0', '"status_rc": 1')
+    bad = parse_inline(failed)
+    assert bad is not None and bad.status_rc == 1 and bad.count_json is None

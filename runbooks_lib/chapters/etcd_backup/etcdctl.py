@@ -262,10 +262,14 @@ class StreamHash:
 # Follows NAME.part while etcdctl (clientv3 Save: open O_TRUNC, io.Copy, fsync, close, rename to NAME)
 # writes it sequentially; keeps the same descriptor across the rename; finishes at EOF once etcdctl
 # has exited 0 (rc file written by the shell). The last 32 bytes are held back from the body digest,
-# so sha256(body) (etcd's integrity hash) and sha256(file) come from one read. Exit codes: 3 etcdctl
-# failed, 4 deadline, 5 the file on disk is not what was hashed.
-_FOLLOW = """import hashlib, json, os, sys, time
+# so sha256(body) (etcd's integrity hash) and sha256(file) come from one read. The stream is complete
+# when the held-back bytes equal sha256 of the body (etcd's trailer): etcdctl then still fsyncs
+# (~0.17 s for 120 MB on the bench machine), and the checks (argv[4]: {"status": argv, "count": argv},
+# NAME replaced by /dev/fd/N, this very inode) run meanwhile. Exit codes: 3 etcdctl failed,
+# 4 deadline, 5 the file on disk is not what was hashed.
+_FOLLOW = """import hashlib, json, os, subprocess, sys, time
 path, rcfile, end = sys.argv[1], sys.argv[2], time.monotonic() + float(sys.argv[3])
+checks = json.loads(sys.argv[4]) if len(sys.argv) > 4 else {}
 def rc():
     try:
         with open(rcfile) as fh:
@@ -290,6 +294,14 @@ while fd is None:
         if time.monotonic() > end:
             give_up(4, "no snapshot file before the deadline")
         time.sleep(0.005)
+started, when = {}, ""
+def start_checks(moment):
+    global when
+    when = moment
+    for name, argv in checks.items():
+        argv = ["/dev/fd/%d" % fd if a == path else a for a in argv]
+        started[name] = subprocess.Popen(argv, stdout=subprocess.PIPE, pass_fds=(fd,), text=True,
+                                         stderr=subprocess.STDOUT if name == "status" else subprocess.DEVNULL)
 h, n, done = hashlib.sha256(), 0, False
 buf = bytearray(32 + (1 << 20))  # one buffer: a fresh 1 MB object per read costs more in page faults than sha256
 view, held = memoryview(buf), 0  # buf[:held]: the last bytes read, not yet in the body digest
@@ -302,6 +314,8 @@ while True:
         h.update(view[:cut])
         buf[:end_ - cut] = bytes(view[cut:end_])
         held = end_ - cut
+        if checks and not started and n % 512 == 32 and h.copy().digest() == bytes(view[:held]):
+            start_checks("while etcdctl fsyncs")
         continue
     if done:
         break
@@ -322,9 +336,21 @@ if (fst.st_ino, fst.st_dev) != (st.st_ino, st.st_dev) or not fst.st_size == st.s
 tail = bytes(view[:held])
 whole = h.copy()
 whole.update(tail)
-print(json.dumps({"size": n, "inode": st.st_ino, "dev": st.st_dev, "mtime_ns": st.st_mtime_ns,
-                  "sha256": whole.hexdigest(),
-                  "body_sha256": h.hexdigest(), "trailer": tail.hex()}))
+doc = {"size": n, "inode": st.st_ino, "dev": st.st_dev, "mtime_ns": st.st_mtime_ns, "sha256": whole.hexdigest(),
+       "body_sha256": h.hexdigest(), "trailer": tail.hex()}
+if checks and not started:
+    start_checks("after the save")
+if started:
+    doc["inline"] = {"when": when}
+    for name, proc in started.items():
+        try:
+            out, _ = proc.communicate(timeout=max(1.0, end - time.monotonic()))
+            doc["inline"][name], doc["inline"][name + "_rc"] = out, proc.returncode
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            doc["inline"][name], doc["inline"][name + "_rc"] = "timed out", -1
+print(json.dumps(doc))
 """
 
 STREAM_MARK = "runbooks-stream-hash="
@@ -332,7 +358,6 @@ STREAM_ERR = "runbooks-stream-hash-error="
 
 
 SAVE_EXISTS = "runbooks-snapshot-exists"
-INLINE_MARK = "runbooks-inline-"
 
 
 def save_script(path: str, save_argv: list[str], limit_s: float, status_argv: list[str] | None = None,
@@ -342,62 +367,54 @@ def save_script(path: str, save_argv: list[str], limit_s: float, status_argv: li
     on success prints ``runbooks-stream-hash={json}`` (or ``...-error=`` with the hasher's reason).
 
     Refuses (prints ``runbooks-snapshot-exists``, exit 17) when ``path`` or ``path.part`` exists: two
-    runs never write one file. With ``status_argv`` / ``count_argv``, the snapshot's status and the
-    live key count (current revision) run as soon as etcdctl has renamed the file, while the hasher
-    reads the last bytes; they are printed as ``runbooks-inline-*`` lines (see :func:`parse_inline`).
+    runs never write one file. With ``status_argv`` / ``count_argv`` (``path`` in them stands for the
+    snapshot), the hasher runs the snapshot's status and the live key count on the file it hashed as
+    soon as the stream is complete; their output is in the json (see :func:`parse_inline`).
     """
     f = shlex.quote(path)
-    after = ""
-    if status_argv is not None:
-        after += f"({shlex.join(status_argv)} > \"$d/status\" 2>&1; echo $? > \"$d/status_rc\") & "
-    if count_argv is not None:
-        after += f"({shlex.join(count_argv)} > \"$d/count\" 2>/dev/null || : > \"$d/count\") & "
-    if after:
-        after = f"if [ $rc = 0 ]; then {after}wait; fi; "
+    checks = {k: v for k, v in (("status", status_argv), ("count", count_argv)) if v is not None}
     return (
         f"f={f}; if [ -e \"$f\" ] || [ -e \"$f.part\" ]; then echo {SAVE_EXISTS}; exit 17; fi; "
         "mkdir -p \"$(dirname \"$f\")\" && chmod 0700 \"$(dirname \"$f\")\" || exit 1; "
         "d=$(mktemp -d) || exit 1; "
-        f"({shlex.join(save_argv)}; rc=$?; echo $rc > \"$d/rc.t\"; mv -f \"$d/rc.t\" \"$d/rc\"; {after}"
-        ": > \"$d/after\") & "
+        f"({shlex.join(save_argv)}; echo $? > \"$d/rc.t\"; mv -f \"$d/rc.t\" \"$d/rc\") & "
         + _PY
         + "if [ -n \"$py\" ]; then "
-        f"nice -n 10 \"$py\" -S -c {shlex.quote(_FOLLOW)} \"$f\" \"$d/rc\" {float(limit_s):.0f} > \"$d/hash\" 2> \"$d/err\"; "
+        f"nice -n 10 \"$py\" -S -c {shlex.quote(_FOLLOW)} \"$f\" \"$d/rc\" {float(limit_s):.0f} "
+        f"{shlex.quote(json.dumps(checks))} > \"$d/hash\" 2> \"$d/err\"; "
         "else echo 'python3 not found on the node' > \"$d/err\"; fi; "
         "wait; rc=$(cat \"$d/rc\" 2>/dev/null); [ -n \"$rc\" ] || rc=1; "
         "if [ \"$rc\" = 0 ]; then if [ -s \"$d/hash\" ]; then "
         f"printf '{STREAM_MARK}%s\\n' \"$(cat \"$d/hash\")\"; "
         f"else printf '{STREAM_ERR}%s\\n' \"$(tail -n 1 \"$d/err\")\"; fi; "
-        + (f"[ -e \"$d/count\" ] && printf '{INLINE_MARK}count=%s\\n' \"$(tr -d '\\n' < \"$d/count\")\"; "
-           if count_argv is not None else "")
-        + (f"printf '{INLINE_MARK}status_rc=%s\\n' \"$(cat \"$d/status_rc\" 2>/dev/null || echo -1)\"; "
-           f"echo '{INLINE_MARK}status<<'; cat \"$d/status\" 2>/dev/null; "
-           if status_argv is not None else "")
-        + "fi; rm -rf \"$d\"; exit \"$rc\""
+        "fi; rm -rf \"$d\"; exit \"$rc\""
     )
 
 
 @dataclass
 class InlineChecks:
-    """What :func:`save_script` ran right after the save: snapshot status and the live key count."""
+    """What the save's hasher ran on the snapshot it hashed: snapshot status and the live key count."""
 
     status_rc: int
     status_text: str
     count_json: str | None  # ``get "" --prefix --keys-only --limit=1 -w json`` at the current revision
+    when: str = ""  # "while etcdctl fsyncs" (the stream was complete) or "after the save"
 
 
 def parse_inline(text: str) -> InlineChecks | None:
-    """The ``runbooks-inline-*`` lines of a save (None when the save printed none)."""
-    head, sep, status = text.partition(f"{INLINE_MARK}status<<\n")
-    fields = {ln[len(INLINE_MARK):].split("=", 1)[0]: ln.split("=", 1)[1]
-              for ln in head.splitlines() if ln.startswith(INLINE_MARK) and "=" in ln}
-    if not sep and "status_rc" not in fields:
-        return None
-    try:
-        rc = int(fields.get("status_rc", "-1"))
-    except ValueError:
-        rc = -1
-    return InlineChecks(rc, status, fields.get("count") or None)
+    """The checks in a save's ``runbooks-stream-hash`` json (None when it ran none)."""
+    for line in reversed(text.splitlines()):
+        if line.startswith(STREAM_MARK):
+            try:
+                d = json.loads(line[len(STREAM_MARK):]).get("inline")
+                if not isinstance(d, dict) or "status" not in d:
+                    return None
+                return InlineChecks(int(d.get("status_rc", -1)), str(d["status"]),
+                                    str(d["count"]) if d.get("count_rc") == 0 and d.get("count") else None,
+                                    str(d.get("when", "")))
+            except (ValueError, TypeError):
+                return None
+    return None
 
 
 def parse_stream_hash(text: str, path: str) -> tuple[StreamHash | None, str]:

@@ -350,7 +350,7 @@ def verify(t: Transport, target: Target, path: str, s: Settings, move_aside: boo
     t0 = time.monotonic()
     known = known if known is not None and known.path == path else None
     out: VerifyOutput | None = None
-    if known is not None and inline is not None and inline.status_rc >= 0:
+    if known is not None and inline is not None and inline.status_rc == 0:
         res = t.run(f"stat -c %s:%i:%d:%.9Y {q(path)}", timeout=30,
                     display=f"stat {path}  # unchanged since the save hashed it and ran snapshot status on it?")
         if res.ok and res.stdout.strip() == known.stat_key:
