@@ -56,7 +56,8 @@ def main() -> int:
         failed = True
     if a.json:
         with open(a.json, "w", encoding="utf-8") as fh:
-            json.dump({"documents": result.documents, "total_s": total, "leftovers": result.leftovers}, fh,
+            json.dump({"documents": result.documents, "probe": result.probe, "total_s": total,
+                       "leftovers": result.leftovers}, fh,
                       indent=1)
     return 1 if failed else 0
 

@@ -128,3 +128,26 @@ def test_node_args_carry_the_settings() -> None:
 def test_empty_frame_has_columns() -> None:
     frame = BenchmarkResult(host="h", run_id="x").frame()
     assert isinstance(frame, pd.DataFrame) and frame.empty and list(frame.columns) == facts.ROW_COLUMNS
+
+
+def test_merge_probe_puts_the_interleaved_latency_into_each_n() -> None:
+    """Real documents: two ``--keep`` runs (N=10, 100) and the ``--probe`` pass over them."""
+    docs = [json.loads((KPM / f"keep-n{n}-debian12.json").read_text()) for n in (10, 100)]
+    probe = json.loads((KPM / "probe-n10-n100-debian12.json").read_text())
+    assert all("latency" not in e for d in docs for e in d["modes"].values()) and "floor" not in docs[0]
+    assert probe["order"] == ["floor", "iptables/10", "nftables/10", "iptables/100", "nftables/100"]
+    facts.merge_probe(docs, probe)
+    for d in docs:
+        assert d["floor"] == probe["results"]["floor"] and d["latency_pass"]["rounds"] == 3
+        for mode in ("iptables", "nftables"):
+            assert d["modes"][mode]["latency"] == probe["results"][f"{mode}/{d['n']}"]
+            assert len(d["modes"][mode]["latency"]["rounds_p50_us"]) == 3
+        assert d["modes"]["ipvs"]["status"] == "unavailable" and "latency" not in d["modes"]["ipvs"]
+    rows = {r["mode"]: r for r in facts.rows_from_doc(docs[1])}
+    assert rows["nftables"]["p50_us"] == probe["results"]["nftables/100"]["p50_us"]
+    assert rows["floor (no rules)"]["p50_us"] == probe["results"]["floor"]["p50_us"]
+    # a kept mode the probe did not reach is an error, not a silent gap
+    again = [json.loads((KPM / "keep-n10-debian12.json").read_text())]
+    facts.merge_probe(again, {**probe, "results": {k: v for k, v in probe["results"].items() if k != "nftables/10"}})
+    assert again[0]["modes"]["nftables"]["status"] == "error"
+    assert "did not reach" in again[0]["modes"]["nftables"]["reason"]

@@ -36,7 +36,7 @@ def test_small_grid_shape_ipvs_and_nothing_left_behind() -> None:
     seen: list[int] = []
     result = bm.run_benchmark(LocalTransport("local"), settings, progress=lambda n, _doc: seen.append(n))
     assert result.errors == []
-    assert seen == [10, 100, 1000]
+    assert seen == [10, 100, 1000, -1]  # one call per N (rules), then the interleaved latency pass
     frame = result.frame()
     assert list(frame.columns) == facts.ROW_COLUMNS
     assert len(frame) == 3 * 4  # floor + 3 modes per N
@@ -54,14 +54,20 @@ def test_small_grid_shape_ipvs_and_nothing_left_behind() -> None:
         assert list(ipvs["status"]) == ["unavailable"] * 3
         assert ipvs["detail"].str.contains("kernel has no IPVS").all()
     assert result.leftovers == []
+    # latency came from one interleaved pass over all points after the rules of every N were loaded
+    assert result.probe["order"][0] == "floor" and len(result.probe["order"]) == 1 + 2 * 3
+    for doc in result.documents:
+        assert doc["latency_pass"]["rounds"] == settings.probe_rounds and "kept" in doc
+        for mode in ("iptables", "nftables"):
+            assert len(doc["modes"][mode]["latency"]["rounds_p50_us"]) == settings.probe_rounds
     env = result.environment()
     assert "nf_tables" in env["tools"]["iptables"] or "legacy" in env["tools"]["iptables"]
 
 
-def _start(run_id: str, n: int) -> subprocess.Popen[str]:
+def _start(run_id: str, n: int, *extra: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-", "--run-id", run_id, "--n", str(n), "--connections", "20000",
-         "--point-time-limit", "60", "--modes", "nftables,iptables"],
+         "--point-time-limit", "60", "--modes", "nftables,iptables", *extra],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         start_new_session=True)
 
@@ -77,9 +83,11 @@ def _wait_for_netns(prefix: str, timeout: float = 30) -> list[str]:
     raise AssertionError(f"no namespaces of {prefix} appeared within {timeout}s")
 
 
-def test_sigterm_mid_run_cleans_up() -> None:
+@pytest.mark.parametrize("extra", [(), ("--keep", "--slot", "3")], ids=["probe-per-n", "keep-for-probe"])
+def test_sigterm_mid_run_cleans_up(extra: tuple[str, ...]) -> None:
+    """Interrupted, a run removes everything, also one that was to keep its namespaces for the probe."""
     run_id = bm.new_run_id()
-    proc = _start(run_id, 3000)
+    proc = _start(run_id, 3000, *extra)
     assert proc.stdin is not None
     proc.stdin.write(bm.node_source())
     proc.stdin.close()
@@ -106,3 +114,34 @@ def test_killed_program_is_cleaned_by_prefix() -> None:
     out = bm.cleanup(transport, run_id)
     assert out["cleanup"]["netns_left"] == []
     assert bm.leftovers(transport, run_id) == []
+
+
+def test_kept_namespaces_wait_for_the_probe_which_removes_everything() -> None:
+    run_id = bm.new_run_id()
+    t = LocalTransport("local")
+    s = Settings(grid=[10, 100], connections=100, modes=["nftables", "iptables"], probe_rounds=2)
+    try:
+        for slot, n in enumerate(s.grid):
+            res = bm._node_run(t, [*bm.node_args(run_id, n, s), "--keep", "--slot", str(slot)], 120, "test")
+            assert res.ok, res.stderr
+        names = set(facts.parse_netns_list(t.run("ip netns list").stdout))
+        clients = {f"kpm-{run_id}-c{m}{n}" for m in ("nft", "ipt") for n in (10, 100)}
+        assert clients <= names
+        assert not t.run(f"grep -lx kpm-{run_id} /proc/[0-9]*/comm").stdout.strip()  # no listener waits
+        # one /30 per client namespace on the endpoint side: distinct, so replies find their way back
+        addrs = t.run(f"ip -n kpm-{run_id}-ep0 -4 -o addr show").stdout
+        nets = [ln.split()[3] for ln in addrs.splitlines() if ln.split()[1] != "lo"]
+        assert len(nets) == 4 and len(set(nets)) == 4, addrs
+        result = bm.BenchmarkResult("local", run_id, documents=[{"n": n, "modes": {
+            "nftables": {"status": "ok"}, "iptables": {"status": "ok"}}} for n in s.grid])
+        bm.probe_latency(t, run_id, s, result)
+        assert result.errors == []
+        assert set(result.probe["results"]) == {"floor"} | {f"{m}/{n}" for m in ("nftables", "iptables")
+                                                           for n in (10, 100)}
+        for doc in result.documents:
+            for entry in doc["modes"].values():
+                assert entry["status"] == "ok" and entry["latency"]["count"] >= 100
+                assert entry["latency"]["errors"] == 0
+        assert bm.leftovers(t, run_id) == []
+    finally:
+        bm.cleanup(t, run_id)

@@ -70,6 +70,20 @@ def _node_run(transport: Transport, args: list[str], timeout: float, what: str) 
                          display=f"python3 -c <{NODE_PROGRAM.name}, zlib+base64> {tail}  # {what}")
 
 
+def _node_doc(transport: Transport, args: list[str], timeout: float, what: str) -> tuple[dict[str, Any] | None, str]:
+    """The node program's document, or None and why not (timeout, no JSON, its own error)."""
+    res = _node_run(transport, args, timeout, what)
+    if res.timed_out:
+        return None, f"timed out after {timeout:.0f}s"
+    try:
+        doc = facts.parse_bench_output(res.stdout)
+    except ValueError as exc:
+        return None, f"{exc}; stderr: {res.stderr.strip()[-300:]}"
+    if "error" in doc:
+        return None, str(doc["error"])
+    return doc, ""
+
+
 @dataclass
 class BenchmarkResult:
     """What one benchmark run produced on one host."""
@@ -80,6 +94,7 @@ class BenchmarkResult:
     errors: list[str] = field(default_factory=list)
     leftovers: list[str] = field(default_factory=list)
     duration_s: float = 0.0
+    probe: dict[str, Any] = field(default_factory=dict)  # the interleaved latency pass (node program --probe)
 
     @property
     def rows(self) -> list[dict[str, Any]]:
@@ -155,6 +170,27 @@ def leftovers(transport: Transport, run_id: str) -> list[str]:
     return found
 
 
+def probe_timeout(settings: Settings, targets: int) -> float:
+    return targets * settings.point_time_limit_s + 60
+
+
+def probe_latency(transport: Transport, run_id: str, settings: Settings, result: BenchmarkResult) -> None:
+    """Measure every kept (mode, N) and the floor in interleaved rounds; put each point's latency
+    into its document (``modes.<mode>.latency``, ``floor``)."""
+    grid = [int(d["n"]) for d in result.documents]
+    targets = 1 + sum(1 for d in result.documents for e in d.get("modes", {}).values() if e.get("status") == "ok")
+    args = ["--run-id", run_id, "--probe", "--grid", ",".join(map(str, grid)), "--rounds", str(settings.probe_rounds),
+            "--endpoints", str(settings.endpoints), "--connections", str(settings.connections),
+            "--point-time-limit", str(settings.point_time_limit_s), "--modes", ",".join(settings.modes)]
+    doc, err = _node_doc(transport, args, probe_timeout(settings, targets),
+                         f"latency of {targets} points, {settings.probe_rounds} interleaved rounds")
+    if doc is None:
+        result.errors.append(f"latency probe: {err}")
+        return
+    result.probe = doc
+    facts.merge_probe(result.documents, doc)
+
+
 def run_benchmark(transport: Transport, settings: Settings, *, run_id: str | None = None,
                   progress: Progress | None = None) -> BenchmarkResult:
     """Run the grid on ``transport``'s host; always clean up and check for leftovers."""
@@ -167,25 +203,21 @@ def run_benchmark(transport: Transport, settings: Settings, *, run_id: str | Non
         if why:
             result.errors.append(why)
             return result
-        for n in settings.grid:
-            res = _node_run(transport, node_args(run_id, n, settings), settings.per_n_timeout_s + 30,
-                            f"benchmark N={n}")
-            if res.timed_out:
-                result.errors.append(f"N={n}: timed out after {settings.per_n_timeout_s + 30:.0f}s")
-                break
-            try:
-                doc = facts.parse_bench_output(res.stdout)
-            except ValueError as exc:
-                result.errors.append(f"N={n}: {exc}; stderr: {res.stderr.strip()[-300:]}")
-                break
-            if "error" in doc:
-                result.errors.append(f"N={n}: {doc['error']}")
+        for slot, n in enumerate(settings.grid):
+            doc, err = _node_doc(transport, [*node_args(run_id, n, settings), "--keep", "--slot", str(slot)],
+                                 settings.per_n_timeout_s + 30, f"benchmark N={n}: program, +1 service")
+            if doc is None:
+                result.errors.append(f"N={n}: {err}")
                 break
             result.documents.append(doc)
             recorder.note(f"kube-proxy benchmark N={n} on {transport.name}: " + ", ".join(
                 f"{m} {e.get('status')}" for m, e in doc.get("modes", {}).items()), target=transport.name)
             if progress:
                 progress(n, doc)
+        if result.documents:
+            probe_latency(transport, run_id, settings, result)
+            if progress:
+                progress(-1, result.probe)
     except TargetUnreachable as exc:
         result.errors.append(f"unreachable: {exc.reason}")
         result.duration_s = time.monotonic() - t0
@@ -201,12 +233,17 @@ def run_benchmark(transport: Transport, settings: Settings, *, run_id: str | Non
 
 
 def print_progress(n: int, doc: dict[str, Any]) -> None:
-    """Default progress: one line per N."""
-    parts = [f"floor p50 {doc.get('floor', {}).get('p50_us')} µs"]
+    """Default progress: one line per N (rules), then one for the latency pass (n = -1)."""
+    if n < 0:
+        res = doc.get("results", {})
+        print(f"latency ({doc.get('rounds')} interleaved rounds, {doc.get('duration_s', 0):.1f} s): " + "; ".join(
+            f"{k} p50 {v.get('p50_us')} µs" for k, v in res.items()), flush=True)
+        return
+    parts = [f"floor p50 {doc['floor'].get('p50_us')} µs"] if doc.get("floor") else []
     for mode, e in doc.get("modes", {}).items():
         if e.get("status") == "ok":
-            parts.append(f"{mode}: load {e.get('program_s')} s, +1 svc {e.get('incremental_s')} s, "
-                         f"p50 {e.get('latency', {}).get('p50_us')} µs")
+            parts.append(f"{mode}: load {e.get('program_s')} s, +1 svc {e.get('incremental_s')} s"
+                         + (f", p50 {e['latency'].get('p50_us')} µs" if e.get("latency") else ""))
         else:
             parts.append(f"{mode}: {e.get('status')}")
     print(f"N={n:>6} ({doc.get('duration_s', 0):.1f} s): " + "; ".join(parts), flush=True)

@@ -102,3 +102,25 @@ def rows_from_doc(doc: dict[str, Any], host: str | None = None) -> list[dict[str
                      "connections": lat.get("count"), "errors": lat.get("errors"),
                      "rules": entry.get("rules_lines"), "detail": detail})
     return [{c: r.get(c) for c in ROW_COLUMNS} for r in rows]
+
+
+def merge_probe(documents: list[dict[str, Any]], probe: dict[str, Any]) -> None:
+    """Put the interleaved probe's results (keys ``floor`` and ``<mode>/<N>``) into the per-N
+    documents: ``floor`` of each, ``modes.<mode>.latency``; a kept mode the probe did not reach
+    becomes an error, as does one where no connection succeeded."""
+    results = probe.get("results") or {}
+    for doc in documents:
+        doc["floor"] = results.get("floor") or {}
+        doc["latency_pass"] = {"rounds": probe.get("rounds"), "order": probe.get("order"),
+                               "duration_s": probe.get("duration_s")}
+        for mode, entry in (doc.get("modes") or {}).items():
+            if entry.get("status") != "ok":
+                continue
+            lat = results.get(f"{mode}/{doc.get('n')}")
+            if lat is None:
+                entry["status"], entry["reason"] = "error", "not measured: the latency probe did not reach it"
+                continue
+            entry["latency"] = lat
+            if not lat.get("count"):
+                entry["status"] = "error"
+                entry["reason"] = "no connection succeeded: " + str(lat.get("first_error", "?"))

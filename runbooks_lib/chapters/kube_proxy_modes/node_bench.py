@@ -7,8 +7,9 @@ root. For one service count N it builds, inside network namespaces created for t
 * ``<prefix>-ep<i>`` (i < E): an endpoint namespace per endpoint index with a real TCP listener
   (a forked accept loop) answering on every address of ``10.(200+i).0.0/16`` (an AnyIP
   ``local`` route on lo). Endpoint i of service s is ``10.(200+i).(s>>8).(s&255):8080``.
-* ``<prefix>-c<mode>``: a client namespace per proxy mode, joined to every endpoint namespace
-  by a veth pair (``100.64.i.1/30`` <-> ``100.64.i.2/30``). ClusterIPs are
+* ``<prefix>-c<mode>[<N>]``: a client namespace per proxy mode (and N with ``--keep``), joined
+  to every endpoint namespace by a veth pair (``100.(64+slot).(16*mode+i).1/30`` <-> ``.2/30``,
+  so namespaces of several modes and N can live at once). ClusterIPs are
   ``172.30.(s>>8).(s&255):80``. All of these addresses exist only inside those namespaces.
 
 The rules are kube-proxy's own layout, loaded into the *client* namespace, where the probe's
@@ -33,7 +34,9 @@ from outside the cluster CIDR, marked for masquerade and SNATed in POSTROUTING.
 Per mode it measures the full programming time, the incremental add of service N+1, and the
 new-connection latency (connect() start to established, blocking socket, fresh source port,
 RST close) to that last-programmed service; plus the probe's floor: the same loop to an
-endpoint IP in a namespace with no rules. Output: one JSON document on stdout.
+endpoint IP in a namespace with no rules. With ``--keep`` the latency is left out and the
+client namespaces stay; ``--probe --grid N1,N2,...`` then measures every kept (mode, N) and the
+floor in interleaved rounds and removes everything. Output: one JSON document on stdout.
 
 Everything is removed in ``finally``, on SIGINT/SIGTERM/SIGHUP, and by ``--cleanup`` (which
 the controller always runs afterwards): namespaces (their rules, sets and IPVS services go
@@ -76,6 +79,8 @@ PR_SET_PDEATHSIG = 1
 PR_SET_NAME = 15
 MAX_SERVICES = 60000
 MAX_ENDPOINTS = 8
+MAX_SLOTS = 64  # grid positions: 100.64.0.0/10 holds 64 /16s
+CLIENT_TAGS = ("ipt", "nft", "ipvs", "floor")  # client namespace tags; the index picks the address block
 
 
 # ----------------------------------------------------------------------------- service model
@@ -585,17 +590,53 @@ def probe(ns: str, addr: str, port: int, count: int, time_limit: float, rounds: 
         if r:
             time.sleep(0.3)
         results.append(probe_round(ns, addr, port, count, time_limit / rounds))
-    measured = [x for x in results if "p50_us" in x]
+    return median_round(results)
+
+
+def median_round(results: list) -> dict:
+    """The round with the median p50 (all rounds' p50 kept in ``rounds_p50_us``)."""
+    measured = sorted((x for x in results if "p50_us" in x), key=lambda x: x["p50_us"])
     if not measured:
-        return results[0]
-    measured.sort(key=lambda x: x["p50_us"])
+        return dict(results[0]) if results else {"count": 0, "errors": 0}
     out = dict(measured[len(measured) // 2])
     out["rounds_p50_us"] = [x.get("p50_us") for x in results]
     out["errors"] = sum(x["errors"] for x in results)
     return out
 
 
-def probe_round(ns: str, addr: str, port: int, count: int, time_limit: float, warmup: int = 30) -> dict:
+def probe_interleaved(targets: list, count: int, time_limit: float, rounds: int, log) -> dict:
+    """``count`` new connections per target ((key, ns, addr, port)), spread over ``rounds`` rounds:
+    each round visits every target once with ``count / rounds`` connections, the order rotated each
+    round. A slow spell of the machine then falls on every target alike, not on whichever N or mode
+    was measured at the time. Each target reports the percentiles of all its connections pooled,
+    and each round's p50 in ``rounds_p50_us``."""
+    per_round = max(1, -(-count // rounds))
+    samples: dict = {t[0]: [] for t in targets}
+    rounds_out: dict = {t[0]: [] for t in targets}
+    start = time.monotonic()
+    for r in range(rounds):
+        k = r % len(targets)
+        for key, ns, addr, port in targets[k:] + targets[:k]:
+            rounds_out[key].append(probe_round(ns, addr, port, per_round, time_limit / rounds, warmup=5,
+                                               samples_out=samples[key]))
+        log(f"probe round {r + 1}/{rounds}: " + ", ".join(
+            f"{t[0]} {rounds_out[t[0]][-1].get('p50_us')}" for t in targets))
+    out = {}
+    for key, results in rounds_out.items():
+        stopped = "time limit" if any(x["stopped_by"] == "time limit" for x in results) else "count"
+        out[key] = summarize(samples[key], sum(x["errors"] for x in results),
+                             sum(x["elapsed_s"] for x in results), stopped)
+        out[key]["rounds_p50_us"] = [x.get("p50_us") for x in results]
+        first = next((x["first_error"] for x in results if x.get("first_error")), "")
+        if first:
+            out[key]["first_error"] = first
+    log(f"probe: {len(targets)} targets x {rounds} rounds x {per_round} connections in "
+        f"{time.monotonic() - start:.1f} s")
+    return out
+
+
+def probe_round(ns: str, addr: str, port: int, count: int, time_limit: float, warmup: int = 30,
+                samples_out: list | None = None) -> dict:
     """``count`` new TCP connections from namespace ``ns``; the time of connect() alone.
 
     Blocking sockets (the fewest syscalls), TCP_SYNCNT=1 so a lost SYN fails in ~3 s, and a
@@ -640,6 +681,8 @@ def probe_round(ns: str, addr: str, port: int, count: int, time_limit: float, wa
             raise BenchError("could not return to the original network namespace")
         os.close(home)
     out = summarize(samples, errors, time.monotonic() - start, stopped)
+    if samples_out is not None:
+        samples_out.extend(samples)
     if first_error:
         out["first_error"] = first_error
     return out
@@ -673,11 +716,16 @@ class Bench:
     def ep_ns(self, e: int) -> str:
         return f"{self.prefix}-ep{e}"
 
-    def setup_endpoints(self) -> None:
+    def setup_endpoints(self, listen: bool = True) -> None:
+        """Endpoint namespaces (made once per run, reused by later invocations), and listeners."""
+        existing = set(list_netns(self.prefix))
         for e in range(self.endpoints):
-            ns = self.netns_add(self.ep_ns(e))
-            sh(["ip", "-n", ns, "route", "add", "local", f"10.{200 + e}.0.0/16", "dev", "lo"])
-            self.start_listener(ns)
+            ns = self.ep_ns(e)
+            if ns not in existing:
+                self.netns_add(ns)
+                sh(["ip", "-n", ns, "route", "add", "local", f"10.{200 + e}.0.0/16", "dev", "lo"])
+            if listen:
+                self.start_listener(ns)
 
     def start_listener(self, ns: str) -> None:
         """Fork an accept loop that lives in ``ns`` and dies with this process."""
@@ -715,23 +763,27 @@ class Bench:
         if not ok:
             raise BenchError(f"listener in {ns} did not start within 10 s")
 
-    def client_ns(self, tag: str) -> str:
-        """A client namespace joined to every endpoint namespace by a veth pair."""
-        ns = self.netns_add(f"{self.prefix}-c{tag}")
+    def client_ns_name(self, tag: str, n: int | None = None) -> str:
+        return f"{self.prefix}-c{tag}" + ("" if n is None else str(n))
+
+    def client_ns(self, tag: str, n: int | None = None, slot: int = 0) -> str:
+        """A client namespace joined to every endpoint namespace by a veth pair.
+
+        Several client namespaces live at once (one per mode and N until the interleaved probe),
+        so each gets its own /30s: ``100.(64+slot).(16*mode+e).1`` here, ``.2`` in endpoint ns e,
+        where the endpoint-side veth is ``s<slot>m<mode>e<e>``.
+        """
+        ns = self.netns_add(self.client_ns_name(tag, n))
+        m = CLIENT_TAGS.index(tag)
         batch = []
         for e in range(self.endpoints):
-            ep = self.ep_ns(e)
-            sh(["ip", "-n", ns, "link", "add", f"c{e}", "type", "veth", "peer", "name", f"e{tag[:3]}{e}",
-                "netns", ep])
-            batch_ep = [
-                f"address add 100.64.{e}.2/30 dev e{tag[:3]}{e}",
-                f"link set e{tag[:3]}{e} up",
-            ]
-            sh(["ip", "-n", ep, "-batch", "-"], stdin="\n".join(batch_ep) + "\n")
-            batch += [f"address add 100.64.{e}.1/30 dev c{e}", f"link set c{e} up",
-                      f"route add 10.{200 + e}.0.0/16 via 100.64.{e}.2"]
+            ep, net, peer = self.ep_ns(e), f"100.{64 + slot}.{16 * m + e}", f"s{slot}m{m}e{e}"
+            sh(["ip", "-n", ns, "link", "add", f"c{e}", "type", "veth", "peer", "name", peer, "netns", ep])
+            sh(["ip", "-n", ep, "-batch", "-"], stdin=f"address add {net}.2/30 dev {peer}\nlink set {peer} up\n")
+            batch += [f"address add {net}.1/30 dev c{e}", f"link set c{e} up",
+                      f"route add 10.{200 + e}.0.0/16 via {net}.2"]
         # ClusterIPs need a route before DNAT (the reroute after DNAT picks the right veth)
-        batch.append(f"route add {SERVICE_CIDR} via 100.64.0.2")
+        batch.append(f"route add {SERVICE_CIDR} via 100.{64 + slot}.{16 * m}.2")
         sh(["ip", "-n", ns, "-batch", "-"], stdin="\n".join(batch) + "\n")
         return ns
 
@@ -740,7 +792,7 @@ class Bench:
         self.netns_delete(ns)
 
     # -- cleanup
-    def cleanup(self) -> dict:
+    def stop_children(self) -> None:
         for pid in self.children:
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -748,6 +800,9 @@ class Bench:
             except (ProcessLookupError, ChildProcessError):
                 continue
         self.children = []
+
+    def cleanup(self) -> dict:
+        self.stop_children()
         return cleanup_prefix(self.prefix)
 
 
@@ -801,7 +856,7 @@ def cleanup_prefix(prefix: str) -> dict:
 def run_iptables(b: Bench, n: int, args, out: dict) -> None:
     svcs = services(b.run_id, n, b.endpoints)
     new = service(b.run_id, n + 1, b.endpoints)
-    ns = b.client_ns("ipt")
+    ns = b.client_ns("ipt", n if args.keep else None, args.slot)
     try:
         text = iptables_full(svcs)
         out["rules_lines"] = text.count("\n-A ")
@@ -811,18 +866,21 @@ def run_iptables(b: Bench, n: int, args, out: dict) -> None:
                                            stdin=partial), 4)
         saved = sh(in_ns(ns, ["iptables-save", "-t", "nat"])).stdout
         out["chains_svc"] = sum(1 for line in saved.splitlines() if line.startswith(":KUBE-SVC-"))
+        if args.keep:  # measured later with the other modes and N (--probe)
+            return
         out["latency"] = probe(ns, new["cluster_ip"], new["port"], args.connections, args.point_time_limit)
         t0 = time.perf_counter()
         sh(in_ns(ns, ["iptables-restore", "-w", "5"]), stdin="*nat\nCOMMIT\n*filter\nCOMMIT\n")
         out["flush_s"] = round(time.perf_counter() - t0, 4)
     finally:
-        b.drop_client_ns(ns)
+        if not args.keep:
+            b.drop_client_ns(ns)
 
 
 def run_nftables(b: Bench, n: int, args, out: dict) -> None:
     svcs = services(b.run_id, n, b.endpoints)
     new = service(b.run_id, n + 1, b.endpoints)
-    ns = b.client_ns("nft")
+    ns = b.client_ns("nft", n if args.keep else None, args.slot)
     try:
         text = nftables_full(svcs)
         out["rules_lines"] = text.count("\nadd rule ")
@@ -835,18 +893,21 @@ def run_nftables(b: Bench, n: int, args, out: dict) -> None:
         out["incremental_s"] = round(timed(in_ns(ns, ["nft", "-f", "-"]), stdin=nftables_incremental(new)), 4)
         chains = sh(in_ns(ns, ["nft", "list", "chains", "ip"])).stdout
         out["chains_svc"] = sum(1 for line in chains.splitlines() if line.strip().startswith("chain service-"))
+        if args.keep:
+            return
         out["latency"] = probe(ns, new["cluster_ip"], new["port"], args.connections, args.point_time_limit)
         t0 = time.perf_counter()
         sh(in_ns(ns, ["nft", "delete", "table", "ip", "kube-proxy"]))
         out["flush_s"] = round(time.perf_counter() - t0, 4)
     finally:
-        b.drop_client_ns(ns)
+        if not args.keep:
+            b.drop_client_ns(ns)
 
 
 def run_ipvs(b: Bench, n: int, args, out: dict) -> None:
     svcs = services(b.run_id, n, b.endpoints)
     new = service(b.run_id, n + 1, b.endpoints)
-    ns = b.client_ns("ipvs")
+    ns = b.client_ns("ipvs", n if args.keep else None, args.slot)
     try:
         t0 = time.perf_counter()
         sh(in_ns(ns, ["sysctl", "-qw", "net.ipv4.vs.conntrack=1"]))
@@ -867,12 +928,15 @@ def run_ipvs(b: Bench, n: int, args, out: dict) -> None:
         out["incremental_s"] = round(time.perf_counter() - t0, 4)
         listed = sh(in_ns(ns, ["ipvsadm", "-Ln"])).stdout
         out["chains_svc"] = sum(1 for line in listed.splitlines() if line.startswith("TCP"))
+        if args.keep:
+            return
         out["latency"] = probe(ns, new["cluster_ip"], new["port"], args.connections, args.point_time_limit)
         t0 = time.perf_counter()
         sh(in_ns(ns, ["ipvsadm", "-C"]))
         out["flush_s"] = round(time.perf_counter() - t0, 4)
     finally:
-        b.drop_client_ns(ns)
+        if not args.keep:
+            b.drop_client_ns(ns)
 
 
 RUNNERS = {"iptables": run_iptables, "nftables": run_nftables, "ipvs": run_ipvs}
@@ -909,10 +973,12 @@ def benchmark(args, log) -> dict:
         "modes": {},
     }
     t_start = time.perf_counter()
+    completed = False
     try:
-        b.setup_endpoints()
-        floors = [measure_floor(b, args)]
-        log(f"floor p50 {floors[0].get('p50_us')} us")
+        b.setup_endpoints(listen=not args.keep)
+        floors = [] if args.keep else [measure_floor(b, args)]
+        if floors:
+            log(f"floor p50 {floors[0].get('p50_us')} us")
         for mode in args.modes:
             ok, reason = availability(mode, args)
             entry: dict = {"status": "ok" if ok else "unavailable", "reason": reason, "layout": LAYOUTS[mode]}
@@ -922,6 +988,10 @@ def benchmark(args, log) -> dict:
                 continue
             try:
                 RUNNERS[mode](b, args.n, args, entry)
+                if args.keep:
+                    log(f"{mode}: program {entry.get('program_s')} s, incremental {entry.get('incremental_s')} s "
+                        "(latency in the interleaved probe)")
+                    continue
                 lat = entry.get("latency", {})
                 if lat.get("count", 0) == 0:
                     entry["status"] = "error"
@@ -932,10 +1002,45 @@ def benchmark(args, log) -> dict:
                 entry["status"] = "error"
                 entry["reason"] = str(exc)
                 log(f"{mode}: error: {exc}")
-        # the floor again after the modes: a single floor run is at the mercy of a noisy moment
-        floors.append(measure_floor(b, args))
-        doc["floor_runs"] = floors
-        doc["floor"] = min(floors, key=lambda f: f.get("p50_us", float("inf")))
+        if not args.keep:
+            # the floor again after the modes: a single floor run is at the mercy of a noisy moment
+            floors.append(measure_floor(b, args))
+            doc["floor_runs"] = floors
+            doc["floor"] = min(floors, key=lambda f: f.get("p50_us", float("inf")))
+        completed = True
+    finally:
+        if args.keep and completed:  # the namespaces with their rules wait for --probe
+            b.stop_children()
+            doc["kept"] = [ns for ns in list_netns(b.prefix) if "-c" in ns[len(b.prefix):]]
+        else:
+            doc["cleanup"] = b.cleanup()
+        doc["duration_s"] = round(time.perf_counter() - t_start, 3)
+    return doc
+
+
+MODE_TAGS = {"iptables": "ipt", "nftables": "nft", "ipvs": "ipvs"}
+
+
+def probe_pass(args, log) -> dict:
+    """The latency of every (mode, N) kept by earlier ``--keep`` runs, and the floor, interleaved
+    (:func:`probe_interleaved`); then everything of the run is removed."""
+    b = Bench(args.run_id, args.endpoints, log)
+    set_comm(b.prefix)
+    doc: dict = {"run_id": args.run_id, "prefix": b.prefix, "connections": args.connections, "rounds": args.rounds}
+    t_start = time.perf_counter()
+    try:
+        present = set(list_netns(b.prefix))
+        b.setup_endpoints(listen=True)
+        ep = service(args.run_id, 1, args.endpoints)["endpoints"][0]
+        targets = [("floor", b.client_ns("floor"), ep[0], ep[1])]
+        for n in args.grid:
+            new = service(args.run_id, n + 1, args.endpoints)
+            for mode in args.modes:
+                ns = b.client_ns_name(MODE_TAGS[mode], n)
+                if ns in present:
+                    targets.append((f"{mode}/{n}", ns, new["cluster_ip"], new["port"]))
+        doc["order"] = [t[0] for t in targets]
+        doc["results"] = probe_interleaved(targets, args.connections, args.point_time_limit, args.rounds, log)
     finally:
         doc["cleanup"] = b.cleanup()
         doc["duration_s"] = round(time.perf_counter() - t_start, 3)
@@ -965,6 +1070,13 @@ def parse_args(argv: list):
     p.add_argument("--nft-chunk", type=int, default=0,
                    help="services per nft transaction in the full load (0: one transaction, as kube-proxy)")
     p.add_argument("--load-ipvs-modules", action="store_true", help="modprobe ip_vs if it is not loaded")
+    p.add_argument("--keep", action="store_true",
+                   help="program and time the rules, then leave the client namespaces for --probe")
+    p.add_argument("--slot", type=int, default=0, help="this N's position in the grid (its address block)")
+    p.add_argument("--probe", action="store_true",
+                   help="only the interleaved latency probe of what --keep runs left (needs --grid)")
+    p.add_argument("--grid", default="", help="with --probe: the service counts kept, comma-separated")
+    p.add_argument("--rounds", type=int, default=5, help="with --probe: rounds over all targets")
     p.add_argument("--cleanup", action="store_true", help="only remove what run-id left behind")
     p.add_argument("--render", action="store_true", help="only print the rule texts as JSON")
     p.add_argument("--ipvs-check", action="store_true", help="only report IPVS availability")
@@ -975,6 +1087,14 @@ def parse_args(argv: list):
         p.error(f"unknown modes: {bad}")
     if not (1 <= args.n < MAX_SERVICES) or not (1 <= args.endpoints <= MAX_ENDPOINTS):
         p.error(f"need 1 <= n < {MAX_SERVICES} and 1 <= endpoints <= {MAX_ENDPOINTS}")
+    if not 0 <= args.slot < MAX_SLOTS or not 1 <= args.rounds <= 50:
+        p.error(f"need 0 <= slot < {MAX_SLOTS} and 1 <= rounds <= 50")
+    try:
+        args.grid = [int(x) for x in args.grid.split(",") if x.strip()]
+    except ValueError:
+        p.error("--grid: comma-separated integers")
+    if args.probe and not args.grid:
+        p.error("--probe needs --grid")
     if not args.run_id.isalnum() or len(args.run_id) > 10:
         p.error("run-id must be alphanumeric, at most 10 characters")
     return args
@@ -988,7 +1108,8 @@ def main(argv: list | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
 
     def log(msg: str) -> None:
-        print(f"[kpm-bench {args.run_id} N={args.n}] {msg}", file=sys.stderr, flush=True)
+        what = "probe" if args.probe else f"N={args.n}"
+        print(f"[kpm-bench {args.run_id} {what}] {msg}", file=sys.stderr, flush=True)
 
     if args.render:
         print(json.dumps(check_texts(args)))
@@ -1006,7 +1127,7 @@ def main(argv: list | None = None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _on_signal)
     try:
-        doc = benchmark(args, log)
+        doc = probe_pass(args, log) if args.probe else benchmark(args, log)
     except BenchError as exc:
         print(json.dumps({"error": str(exc), "cleanup": cleanup_prefix(f"kpm-{args.run_id}")}))
         return 1

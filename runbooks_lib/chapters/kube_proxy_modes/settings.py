@@ -26,7 +26,12 @@ class Settings(BaseModel):
     endpoints: int = Field(2, ge=1, le=8, description="endpoints per service")
     connections: int = Field(1000, ge=10, le=100_000,
                              description="new TCP connections per latency point (>= 1000 for published numbers)")
-    point_time_limit_s: float = Field(30.0, gt=0, le=600, description="time limit of one latency measurement")
+    probe_rounds: int = Field(10, ge=1, le=50,
+                              description="the latency probe spreads each point's connections over this many "
+                                          "rounds; each round visits every (mode, N) and the floor once, so a slow "
+                                          "spell of the machine falls on all of them alike")
+    point_time_limit_s: float = Field(30.0, gt=0, le=600,
+                                      description="time limit of one latency point (all its rounds)")
     per_n_timeout_s: float = Field(300.0, gt=0, le=3600,
                                    description="time limit of the node program for one N (all modes)")
     modes: list[Mode] = Field(default_factory=lambda: list(DEFAULT_MODES),
@@ -61,6 +66,8 @@ class Settings(BaseModel):
         bad = [n for n in v if not 1 <= n < 60000]
         if bad:
             raise ValueError(f"service counts must be 1..59999: {bad}")
+        if len(set(v)) > 64:
+            raise ValueError(f"at most 64 service counts (each gets its own address block): {len(set(v))}")
         return sorted(set(v))
 
     @field_validator("modes")
