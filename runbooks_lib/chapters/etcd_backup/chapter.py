@@ -128,8 +128,8 @@ def backup(run: Run, target: bk.Target) -> BackupResult:
     with run.recorder.in_step("free space"):
         needed = int(st.db_size * s.free_space_factor) + (1 << 20)
         try:
-            avail = {f"{target.node}:{s.remote_dir}": pf.free_bytes if pf.free_bytes is not None
-                     else bk.free_bytes(t, s.remote_dir)}
+            assert pf.free_bytes is not None  # asked for with space_dir
+            avail = {f"{target.node}:{s.remote_dir}": pf.free_bytes}
             ld = local_dir(run)
             if ld is not None:
                 import shutil

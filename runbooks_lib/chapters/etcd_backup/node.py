@@ -266,7 +266,7 @@ class Snapshot:
     source_keys_at_rev: int | None = None  # live key count at the snapshot's revision
     stream: StreamHash | None = None  # digests computed while etcdctl wrote the file (None: verify reads it)
     stream_note: str = ""  # why there is no stream hash
-    inline: InlineChecks | None = None  # status + live key count run right after the save (verify reuses them)
+    inline: InlineChecks | None = None  # status + live key count run while etcdctl fsyncs (verify reuses them)
 
 
 def save(t: Transport, target: Target, s: Settings, cluster: str, when: dt.datetime | None = None,
@@ -275,25 +275,26 @@ def save(t: Transport, target: Target, s: Settings, cluster: str, when: dt.datet
 
     In the same shell a python3 hasher follows NAME.part as etcdctl writes it, so sha256 and etcd's
     integrity hash are known when the save ends (``Snapshot.stream``), and (``inline_checks``) the
-    snapshot status and live key count run the moment the file is complete (``Snapshot.inline``):
+    snapshot status and live key count run as soon as the stream is complete (``Snapshot.inline``):
     verify then neither re-reads the file nor waits for another round trip. An existing name (two
     runs in one second) is never overwritten: the save takes NAME-2, NAME-3, ...
     """
     when = when or _utc()
     base = ret.snapshot_name(cluster, when)
     limit = s.timeouts.snapshot_s + s.timeouts.dial_s + 10
+    count_argv = target.client.argv("get", "", "--prefix", "--keys-only", "--limit=1", "-w", "json",
+                                    timeout_s=s.timeouts.command_s)
     for n in range(1, 10):
         name = base if n == 1 else base.removesuffix(".db") + f"-{n}.db"
         path = f"{s.remote_dir.rstrip('/')}/{name}"
         save_argv = target.client.argv("snapshot", "save", path, timeout_s=s.timeouts.snapshot_s)
-        count_argv = target.client.argv("get", "", "--prefix", "--keys-only", "--limit=1", "-w", "json",
-                                        timeout_s=s.timeouts.command_s)
         script = save_script(path, save_argv, limit, target.status_argv(path) if inline_checks else None,
                              count_argv if inline_checks else None)
         t0 = time.monotonic()
         res = t.run(script, timeout=limit + s.timeouts.verify_s + 20,
                     display=shlex.join(save_argv) + "  # + python3 sha256/integrity hash following the file"
-                    + (f"; then {target.status_tool} snapshot status and the live key count" if inline_checks else ""))
+                    + (f"; {target.status_tool} snapshot status and the live key count on the complete stream"
+                       if inline_checks else ""))
         took = time.monotonic() - t0
         if res.exit_code == 17 and SAVE_EXISTS in res.stdout:
             continue

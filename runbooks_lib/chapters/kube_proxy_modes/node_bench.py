@@ -81,6 +81,7 @@ MAX_SERVICES = 60000
 MAX_ENDPOINTS = 8
 MAX_SLOTS = 64  # grid positions: 100.64.0.0/10 holds 64 /16s
 CLIENT_TAGS = ("ipt", "nft", "ipvs", "floor")  # client namespace tags; the index picks the address block
+MODE_TAGS = {"iptables": "ipt", "nftables": "nft", "ipvs": "ipvs"}
 
 
 # ----------------------------------------------------------------------------- service model
@@ -856,7 +857,7 @@ def cleanup_prefix(prefix: str) -> dict:
 def run_iptables(b: Bench, n: int, args, out: dict) -> None:
     svcs = services(b.run_id, n, b.endpoints)
     new = service(b.run_id, n + 1, b.endpoints)
-    ns = b.client_ns("ipt", n if args.keep else None, args.slot)
+    ns = b.client_ns(MODE_TAGS["iptables"], n if args.keep else None, args.slot)
     try:
         text = iptables_full(svcs)
         out["rules_lines"] = text.count("\n-A ")
@@ -880,7 +881,7 @@ def run_iptables(b: Bench, n: int, args, out: dict) -> None:
 def run_nftables(b: Bench, n: int, args, out: dict) -> None:
     svcs = services(b.run_id, n, b.endpoints)
     new = service(b.run_id, n + 1, b.endpoints)
-    ns = b.client_ns("nft", n if args.keep else None, args.slot)
+    ns = b.client_ns(MODE_TAGS["nftables"], n if args.keep else None, args.slot)
     try:
         text = nftables_full(svcs)
         out["rules_lines"] = text.count("\nadd rule ")
@@ -907,7 +908,7 @@ def run_nftables(b: Bench, n: int, args, out: dict) -> None:
 def run_ipvs(b: Bench, n: int, args, out: dict) -> None:
     svcs = services(b.run_id, n, b.endpoints)
     new = service(b.run_id, n + 1, b.endpoints)
-    ns = b.client_ns("ipvs", n if args.keep else None, args.slot)
+    ns = b.client_ns(MODE_TAGS["ipvs"], n if args.keep else None, args.slot)
     try:
         t0 = time.perf_counter()
         sh(in_ns(ns, ["sysctl", "-qw", "net.ipv4.vs.conntrack=1"]))
@@ -1002,6 +1003,8 @@ def benchmark(args, log) -> dict:
                 entry["status"] = "error"
                 entry["reason"] = str(exc)
                 log(f"{mode}: error: {exc}")
+                if args.keep:  # nothing of a failed mode waits for the probe
+                    b.netns_delete(b.client_ns_name(MODE_TAGS[mode], args.n))
         if not args.keep:
             # the floor again after the modes: a single floor run is at the mercy of a noisy moment
             floors.append(measure_floor(b, args))
@@ -1016,9 +1019,6 @@ def benchmark(args, log) -> dict:
             doc["cleanup"] = b.cleanup()
         doc["duration_s"] = round(time.perf_counter() - t_start, 3)
     return doc
-
-
-MODE_TAGS = {"iptables": "ipt", "nftables": "nft", "ipvs": "ipvs"}
 
 
 def probe_pass(args, log) -> dict:
