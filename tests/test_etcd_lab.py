@@ -133,6 +133,8 @@ def test_unreachable_etcd_is_named_and_exit_3(params: Path, tmp_path: Path) -> N
         summary = json.loads(next((out / "etcd-backup").glob("*.json")).read_text())
         bad = [c for c in summary["checks"] if c["status"] == "unreachable"]
         assert bad and "nothing listens on 127.0.0.1:2379" in bad[0]["detail"]
+        html = next((out / "etcd-backup").glob("*.html")).read_text()  # the failed run still has its report
+        assert "nothing listens on 127.0.0.1:2379" in html
     finally:
         t.run("systemctl start etcd", check=True, timeout=120)
 
