@@ -38,6 +38,10 @@ class Client:
                 out.append(f"--{flag}={value}")
         return out + list(args)
 
+    def count_argv(self, *extra: str, timeout_s: float = 15.0) -> list[str]:
+        """The key count of the whole keyspace in one response (see :func:`parse_count`)."""
+        return self.argv("get", "", "--prefix", "--keys-only", "--limit=1", "-w", "json", *extra, timeout_s=timeout_s)
+
     def shell(self, *args: str, timeout_s: float = 15.0, debug: bool = False) -> str:
         return shlex.join(self.argv(*args, timeout_s=timeout_s, debug=debug))
 

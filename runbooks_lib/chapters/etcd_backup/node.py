@@ -269,32 +269,27 @@ class Snapshot:
     inline: InlineChecks | None = None  # status + live key count run while etcdctl fsyncs (verify reuses them)
 
 
-def save(t: Transport, target: Target, s: Settings, cluster: str, when: dt.datetime | None = None,
-         inline_checks: bool = True) -> Snapshot:
+def save(t: Transport, target: Target, s: Settings, cluster: str, when: dt.datetime | None = None) -> Snapshot:
     """``etcdctl snapshot save`` into remote_dir (etcdctl writes NAME.part and renames on success).
 
     In the same shell a python3 hasher follows NAME.part as etcdctl writes it, so sha256 and etcd's
-    integrity hash are known when the save ends (``Snapshot.stream``), and (``inline_checks``) the
-    snapshot status and live key count run as soon as the stream is complete (``Snapshot.inline``):
+    integrity hash are known when the save ends (``Snapshot.stream``), and the snapshot status and live key count run as soon as the stream is complete (``Snapshot.inline``):
     verify then neither re-reads the file nor waits for another round trip. An existing name (two
     runs in one second) is never overwritten: the save takes NAME-2, NAME-3, ...
     """
     when = when or _utc()
     base = ret.snapshot_name(cluster, when)
     limit = s.timeouts.snapshot_s + s.timeouts.dial_s + 10
-    count_argv = target.client.argv("get", "", "--prefix", "--keys-only", "--limit=1", "-w", "json",
-                                    timeout_s=s.timeouts.command_s)
+    count_argv = target.client.count_argv(timeout_s=s.timeouts.command_s)
     for n in range(1, 10):
         name = base if n == 1 else base.removesuffix(".db") + f"-{n}.db"
         path = f"{s.remote_dir.rstrip('/')}/{name}"
         save_argv = target.client.argv("snapshot", "save", path, timeout_s=s.timeouts.snapshot_s)
-        script = save_script(path, save_argv, limit, target.status_argv(path) if inline_checks else None,
-                             count_argv if inline_checks else None)
+        script = save_script(path, save_argv, limit, target.status_argv(path), count_argv)
         t0 = time.monotonic()
         res = t.run(script, timeout=limit + s.timeouts.verify_s + 20,
                     display=shlex.join(save_argv) + "  # + python3 sha256/integrity hash following the file"
-                    + (f"; {target.status_tool} snapshot status and the live key count on the complete stream"
-                       if inline_checks else ""))
+                    + f"; {target.status_tool} snapshot status and the live key count on the complete stream")
         took = time.monotonic() - t0
         if res.exit_code == 17 and SAVE_EXISTS in res.stdout:
             continue
@@ -360,8 +355,7 @@ def verify(t: Transport, target: Target, path: str, s: Settings, move_aside: boo
                                count_json=inline.count_json if count_source_keys else None, hashed="stream")
     inline_count = out is not None
     if out is None:
-        count_argv = (target.client.argv("get", "", "--prefix", "--keys-only", "--limit=1", "-w", "json",
-                                         timeout_s=s.timeouts.command_s) if count_source_keys else None)
+        count_argv = target.client.count_argv(timeout_s=s.timeouts.command_s) if count_source_keys else None
         res = t.run(verify_script(path, target.status_argv(path), count_argv, known), timeout=s.timeouts.verify_s,
                     display=f"verify {path}: {target.status_tool} snapshot status -w json; "
                             + ("stat (digests streamed during the save)" if known else "sha256sum; integrity hash"))
@@ -416,8 +410,7 @@ def move_aside_file(t: Transport, path: str) -> str:
 
 def source_keys_at(t: Transport, target: Target, revision: int, s: Settings) -> int | None:
     """Live key count at ``revision`` (None when compacted away or unreadable)."""
-    res = t.run(target.client.argv("get", "", "--prefix", "--keys-only", "--limit=1", f"--rev={revision}", "-w",
-                                   "json", timeout_s=s.timeouts.command_s),
+    res = t.run(target.client.count_argv(f"--rev={revision}", timeout_s=s.timeouts.command_s),
                 timeout=s.timeouts.command_s + s.timeouts.dial_s + 15)
     if not res.ok:
         return None
@@ -616,8 +609,7 @@ def drill(t: Transport, target: Target, snap_path: str, expected: SnapshotStatus
         rows.append(("restore drill: throwaway etcd healthy", t.name, "pass", f"{client_url} (127.0.0.1 only)"))
         st = parse_endpoint_status(t.run(local.argv("endpoint", "status", "-w", "json", timeout_s=10),
                                          timeout=40, check=True).stdout)[0]
-        count, _ = parse_count(t.run(local.argv("get", "", "--prefix", "--keys-only", "--limit=1", "-w", "json",
-                                                timeout_s=30), timeout=60, check=True).stdout)
+        count, _ = parse_count(t.run(local.count_argv(timeout_s=30), timeout=60, check=True).stdout)
         figures.update({"drill_revision": st.revision, "drill_keys": count})
         rev_ok = st.revision == expected.revision
         rows.append(("restore drill: revision matches", t.name, "pass" if rev_ok else "fail",
