@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
 COLORS = {
     "pass": "#1a7f37", "ok": "#1a7f37", "changed": "#0969da", "warn": "#9a6700",
     "fail": "#cf222e", "error": "#cf222e", "unreachable": "#8250df", "timeout": "#cf222e",
-    "n/a": "#6e7781", "n/a in lab": "#6e7781", "info": "#57606a", "failed": "#cf222e",
+    "drift": "#bc4c00", "n/a": "#6e7781", "n/a in lab": "#6e7781", "info": "#57606a", "failed": "#cf222e",
     "missing": "#9a6700", "unavailable": "#6e7781", "differs": "#cf222e",
 }
 

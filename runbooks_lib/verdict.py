@@ -1,4 +1,11 @@
-"""Checks and the verdict: the summary table every run ends with, and its exit code."""
+"""Checks and the verdict: PASS, DRIFT (changes pending) or FAIL, and the exit code.
+
+A check's status is one of :data:`STATUSES`. ``drift`` means "apply would change this" (a plan
+that finds work to do); ``fail``/``error`` mean something apply cannot fix, or an error;
+``unreachable`` names a host that could not be reached.
+
+Exit codes: 0 PASS, 0 DRIFT (4 with ``detailed``), 1 FAIL, 2 usage, 3 unreachable, 130 interrupted.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +17,11 @@ from typing import Any
 
 #: statuses that make a run fail, and the exit code each maps to
 FAILING = {"fail": 1, "error": 1, "unreachable": 3}
-STATUSES = ("pass", "fail", "warn", "n/a", "n/a in lab", "unreachable", "error", "info", "changed")
+#: statuses that mean "apply would change this"
+DRIFTING = frozenset({"drift"})
+STATUSES = ("pass", "drift", "fail", "warn", "n/a", "n/a in lab", "unreachable", "error", "info", "changed")
+EXIT_DRIFT = 4
+EXIT_INTERRUPTED = 130
 
 
 @dataclass
@@ -28,19 +39,36 @@ class Check:
     def failed(self) -> bool:
         return self.status in FAILING
 
+    @property
+    def drift(self) -> bool:
+        return self.status in DRIFTING
 
-def exit_code_for(checks: list[Check], execution_error: str | None = None) -> int:
-    """0 all passed; 3 a target unreachable; 1 a check failed or a step errored."""
+
+def verdict_for(checks: list[Check], execution_error: str | None = None) -> str:
+    """PASS, DRIFT (n changes pending) or FAIL (a failed check, or any execution error)."""
+    if execution_error or any(c.failed for c in checks):
+        return "FAIL"
+    if any(c.drift for c in checks):
+        return "DRIFT"
+    return "PASS"
+
+
+def exit_code_for(checks: list[Check], execution_error: str | None = None, detailed: bool = False) -> int:
+    """0 PASS or DRIFT (4 for DRIFT when ``detailed``); 3 unreachable; 2 params; 130 interrupted; 1 FAIL."""
     codes = {FAILING[c.status] for c in checks if c.failed}
     if execution_error == "unreachable":
         codes.add(3)
     elif execution_error == "params":
         codes.add(2)
+    elif execution_error == "interrupted":
+        codes.add(EXIT_INTERRUPTED)
     elif execution_error:
         codes.add(1)
-    for code in (2, 3, 1):
+    for code in (EXIT_INTERRUPTED, 2, 3, 1):
         if code in codes:
             return code
+    if detailed and any(c.drift for c in checks):
+        return EXIT_DRIFT
     return 0
 
 
