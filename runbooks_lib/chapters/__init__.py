@@ -13,6 +13,10 @@ class Chapter:
     number: int
     name: str
     description: str
+    #: what plan mode does and never does (README chapter table and every report header say it)
+    plan_does: str = "reads state and shows what apply would change; changes nothing"
+    #: what apply does, and which of it needs confirm=<cluster name>
+    apply_does: str = ""
 
     @property
     def notebook(self) -> Path:
@@ -25,13 +29,24 @@ class Chapter:
 
 CHAPTERS = [
     Chapter(1, "system-init", "prepare nodes for kubeadm: packages, swap, SELinux, firewall, modules, "
-            "sysctl, chrony, containerd, crictl"),
+            "sysctl, chrony, containerd, crictl",
+            plan_does="reads every node (one command per node); changes nothing",
+            apply_does="converges each node and re-reads it; with confirm: masks swap, rewrites /etc/hosts, "
+            "restarts chrony and containerd"),
     Chapter(2, "kubeadm", "kubeadm config, preflight, init, kubeconfig, join workers and control planes"),
-    Chapter(3, "kube-proxy-modes", "iptables vs IPVS vs nftables: dataplane benchmark, safe mode switch"),
+    Chapter(3, "kube-proxy-modes", "iptables vs IPVS vs nftables: dataplane benchmark, safe mode switch",
+            plan_does="reads node and cluster facts, shows the benchmark and the mode switch it would run; "
+            "creates nothing",
+            apply_does="runs the dataplane benchmark in throwaway network namespaces on the benchmark host; "
+            "with confirm: switches kube-proxy's mode (restarts kube-proxy) behind a health gate"),
     Chapter(4, "calico-ips", "Calico install check, fixed pod IPs, floating IPs"),
     Chapter(5, "metrics-server", "deploy/verify metrics-server, metrics API, kubectl top, HPA readiness"),
     Chapter(6, "openebs-storage", "OpenEBS LocalPV hostpath/device, cStor pools, PVC trials, fio"),
-    Chapter(7, "etcd-backup", "etcd snapshot, verify, ship, retain, restore drill, restore; scheduled"),
+    Chapter(7, "etcd-backup", "etcd snapshot, verify, ship, retain, restore drill, restore; scheduled",
+            plan_does="reads etcd's health and the existing snapshots, shows what a backup and retention "
+            "would do; writes and deletes nothing",
+            apply_does="takes, verifies and ships a new snapshot (additive) and drills a restore in a "
+            "throwaway etcd; with confirm: retention deletes and the restore"),
 ]
 
 
