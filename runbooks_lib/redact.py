@@ -30,18 +30,28 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"(certificate key:\s*)[0-9a-f]{64}", re.I), rf"\g<1>{MASK}"),
     (re.compile(r"(?i)(authorization:\s*bearer\s+)\S+"), rf"\g<1>{MASK}"),
     (re.compile(r"(?i)(\bbearer\s+)[A-Za-z0-9\-_.~+/]{16,}=*"), rf"\g<1>{MASK}"),
-    # kubeconfig credentials (YAML or JSON form)
-    (
-        re.compile(
-            r"""(?im)(["']?(?:token|client-key-data|client_key_data|id-token|refresh-token|"""
-            r"""password|passwd|secret|auth|etcd_password)["']?\s*[:=]\s*)(["']?)[^\s"',}]+\2"""
-        ),
-        rf"\g<1>\g<2>{MASK}\g<2>",
-    ),
     (re.compile(r"(?i)(--(?:token|password|passwd)[ =]+)\S+"), rf"\g<1>{MASK}"),
-    # user:password@host in URLs
-    (re.compile(r"(://[^/\s:@]+:)[^@\s/]+(@)"), rf"\g<1>{MASK}\g<2>"),
+    # user:password@host in URLs (an apt/yum source, a proxy); the last "@" before the path ends it
+    (re.compile(r"(://[^/\s:@]+:)[^\s/]*(@)"), rf"\g<1>{MASK}\g<2>"),
 ]
+
+# key = value credentials (YAML, JSON, TOML, INI, mount options): kubeconfig token / client-key-data,
+# containerd registry password / auth / identitytoken, CIFS password=/pass=, *_password, *_token ...
+# A key is a whole word (``--client-cert-auth=true`` is a flag, not a credential) and booleans stay.
+_KEY_VALUE = re.compile(
+    r"""(?im)(?<![\w.-])(["']?(?:[\w-]*[_-])?(?:token|identitytoken|client-key-data|client_key_data|"""
+    r"""password|passwd|secret|auth|registrytoken)["']?[ \t]*[:=][ \t]*|(?<=[,\s])pass=)"""
+    r"""(?!(?:true|false|null|none|yes|no)\b["']?(?:[\s,;}\]]|$))"""
+    r"""(?:"([^"\n]+)"|'([^'\n]+)'|([^\s"',;}\]]+))"""
+)
+
+
+def _mask_key_value(m: re.Match[str]) -> str:
+    if m.group(2) is not None:
+        return f'{m.group(1)}"{MASK}"'
+    if m.group(3) is not None:
+        return f"{m.group(1)}'{MASK}'"
+    return f"{m.group(1)}{MASK}"
 
 
 class Redactor:
@@ -76,7 +86,7 @@ class Redactor:
                 text = text.replace(value, MASK)
         for pattern, repl in _PATTERNS:
             text = pattern.sub(repl, text)
-        return text
+        return _KEY_VALUE.sub(_mask_key_value, text)
 
     def redact_obj(self, obj: object) -> object:
         """Redact every string in a JSON-like structure; Secret ``data``/``stringData`` masked whole."""

@@ -1,10 +1,12 @@
-"""Redaction happens before anything is recorded; samples are real command outputs."""
+"""Redaction happens before anything is recorded (fixture sources: fixtures/redact/PROVENANCE.md)."""
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
+import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -74,3 +76,51 @@ def test_cap_keeps_head_and_tail() -> None:
     assert out.startswith("HEAD") and out.endswith("TAIL")
     assert "bytes omitted" in out and len(out) < 1200
     assert cap_text("short", 1000) == "short"
+
+
+# ------------------------------------------------------------------ node files (issue 18.1)
+# written from the formats' documentation: containerd's registry auth table (docs/cri/registry.md,
+# containerd 1.6/1.7), mount.cifs(8) options, apt sources.list(5) URIs; see fixtures/redact/PROVENANCE.md
+
+@pytest.mark.written_fixture
+def test_node_file_credentials_masked(fixtures: Path) -> None:
+    text = (fixtures / "redact" / "node-files.txt").read_text()
+    out = Redactor().redact(text)
+    for secret in ("Reg-P@ss w0rd,1", "dXNlcjpSZWctQXV0aC1wYXNz", "eyJhbGciOiJIUzI1NiJ9.idtoken",
+                   "Cifs-S3cret!", "Cifs-alias-pw", "Apt:P@ss", "yum-Pa55", "yum-url-pw"):
+        assert secret not in out, secret
+    # the evidence around them stays readable
+    assert 'password = "' + MASK + '"' in out and 'identitytoken = "' + MASK + '"' in out
+    assert "username=ops,password=" + MASK + ",uid=0" in out
+    assert "credentials=/root/.smbcredentials" in out      # a path, not a secret: the file is never read
+    assert "https://ops:" + MASK + "@pkgs.example.invalid/core:/stable:/v1.30/deb/" in out
+    assert 'auth = ""' in out and 'username = "ops"' in out
+
+
+def test_flags_and_booleans_are_evidence_not_secrets() -> None:
+    text = ("etcd --client-cert-auth=true --peer-client-cert-auth=true --anonymous-auth=false "
+            "--authorization-mode=Node,RBAC --token-auth-file=/etc/kubernetes/tokens.csv\n"
+            "auth: true\nsecret:\n  secretName: etcd-certs\n")
+    assert Redactor().redact(text) == text
+
+
+def test_url_password_with_at_sign_masked_whole() -> None:
+    out = Redactor().redact("deb https://alice:Pa55@w0rd@apt.example.invalid/debian bookworm main")
+    assert out == f"deb https://alice:{MASK}@apt.example.invalid/debian bookworm main"
+
+
+def test_gather_records_file_contents_decoded_and_redacted(tmp_path: Path) -> None:
+    """The composite fact script reads files base64-encoded; the evidence shows them decoded and
+    redacted (with size and digest), never the base64 the redactor cannot see into."""
+    from runbooks_lib.facts import files, script
+    from runbooks_lib.transport.local import LocalTransport
+
+    fstab = tmp_path / "fstab"
+    fstab.write_text("//srv/share /mnt cifs username=ops,password=Cifs-S3cret-77,uid=0 0 0\n")
+    rec = Recorder(tmp_path / "ev.jsonl", Redactor())
+    got = script.gather(LocalTransport(recorder=rec), {"files": files.command([str(fstab)])})
+    assert files.parse(got["files"].stdout)[str(fstab)] == fstab.read_text()   # the facts keep the content
+    raw = (tmp_path / "ev.jsonl").read_text()
+    encoded = base64.b64encode(fstab.read_bytes()).decode()
+    assert "Cifs-S3cret-77" not in raw and encoded not in raw and encoded[:24] not in raw
+    assert f"@@file {fstab} (" in raw and "password=" + MASK in raw

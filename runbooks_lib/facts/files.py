@@ -1,11 +1,16 @@
-"""File contents, exactly (base64 in transit, so a missing final newline survives a diff)."""
+"""File contents, exactly (base64 in transit, so a missing final newline survives a diff).
+
+The base64 never reaches the evidence: :func:`evidence_view` turns each file line into its
+size, digest and decoded text passed through the redactor (a redactor cannot see into base64).
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import shlex
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 MARK = "@@file"
 
@@ -38,3 +43,24 @@ def parse(text: str) -> dict[str, str | None]:
         except (binascii.Error, ValueError):
             out[path] = None
     return out
+
+
+def evidence_view(text: str, redact: Callable[[str], str]) -> str:
+    """``text`` with every ``@@file PATH B64`` line replaced by ``@@file PATH (N bytes, sha256 H)``
+    and the decoded content, redacted, indented by ``| `` (an undecodable payload: digest only)."""
+    out: list[str] = []
+    for line in text.split("\n"):
+        parts = line.split(" ")
+        if not line.startswith(MARK + " ") or len(parts) < 3 or parts[2] == "-":
+            out.append(line)
+            continue
+        payload = " ".join(parts[2:])
+        try:
+            data = base64.b64decode(payload, validate=True)
+        except (binascii.Error, ValueError):
+            out.append(f"{MARK} {parts[1]} (undecodable, sha256 {hashlib.sha256(payload.encode()).hexdigest()})")
+            continue
+        out.append(f"{MARK} {parts[1]} ({len(data)} bytes, sha256 {hashlib.sha256(data).hexdigest()})")
+        body = redact(data.decode("utf-8", errors="replace"))
+        out.extend(f"| {ln}" for ln in body.splitlines())
+    return "\n".join(out)

@@ -8,11 +8,14 @@ Stderr of sections goes to the command's stderr (kept in the evidence log).
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ..transport.base import CommandFailed, Transport
-from . import os_release
+from ..evidence import utc_now
+from ..transport.base import CommandFailed, TargetUnreachable, Transport
+from . import files, os_release
 
 BEGIN = "@@runbooks-fact@@"
 END = "@@runbooks-rc@@"
@@ -79,12 +82,27 @@ def split(stdout: str) -> dict[str, Section]:
 
 def gather(transport: Transport, sections: Mapping[str, SectionCommand], timeout: float | None = None
            ) -> dict[str, Section]:
-    """Run ``sections`` on ``transport`` in one command (with sudo); every section must come back."""
-    res = transport.run(build(sections), sudo=True, timeout=timeout,
-                        display=f"gather facts: {', '.join(sections)}")
+    """Run ``sections`` on ``transport`` in one command (with sudo); every section must come back.
+
+    Recorded with file contents decoded and redacted (:func:`files.evidence_view`), never base64."""
+    display = f"gather facts: {', '.join(sections)}"
+    rec = transport.recorder
+    started, t0 = utc_now(), time.monotonic()
+    try:
+        res = transport.run(build(sections), sudo=True, timeout=timeout, display=display, record=False)
+    except TargetUnreachable as exc:
+        rec.record(kind="command", target=transport.name, command=display, exit_code=None, stderr=exc.reason,
+                   duration_s=time.monotonic() - t0, started_utc=started, status="unreachable")
+        raise
+    rec.record(kind="command", target=transport.name, command=display, exit_code=res.exit_code,
+               stdout=files.evidence_view(res.stdout, rec.redactor.redact),
+               stderr=files.evidence_view(res.stderr, rec.redactor.redact),
+               duration_s=res.duration_s, started_utc=started,
+               status="timeout" if res.timed_out else ("ok" if res.exit_code == 0 else "failed"))
     got = split(res.stdout)
     missing = [n for n in sections if n not in got]
     if missing:
-        raise CommandFailed(res) if res.exit_code else RuntimeError(
+        shown = dataclasses.replace(res, stdout=files.evidence_view(res.stdout, rec.redactor.redact))
+        raise CommandFailed(shown) if res.exit_code else RuntimeError(
             f"{transport.name}: fact sections missing from output: {', '.join(missing)}")
     return got

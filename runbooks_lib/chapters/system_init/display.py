@@ -1,4 +1,6 @@
-"""What notebook 01 shows: the compliance matrix, per-node changes, rendered reference files."""
+"""What notebook 01 shows: the compliance matrix, per-node changes, rendered reference files.
+
+Everything shown passes the run's redactor first (diffs of node files can hold credentials)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from ...changes import containerd as containerd_c
 from ...changes import modules as modules_c
 from ...changes import sysctl as sysctl_c
 from ...facts.modules import K8S_FILE
+from ...redact import default_redactor
 from . import Result, applied_text, changes_text
 from .checks import BRIDGE_KEYS, Desired
 
@@ -16,7 +19,8 @@ from .checks import BRIDGE_KEYS, Desired
 def matrix_html(result: Result) -> str:
     """checks x nodes, each cell a coloured badge (detail in the tooltip)."""
     df = result.matrix()
-    details = {(fd.check, h): fd.detail for h, nr in result.nodes.items() for fd in nr.findings}
+    redact = default_redactor().redact
+    details = {(fd.check, h): redact(fd.detail) for h, nr in result.nodes.items() for fd in nr.findings}
     head = "<th style='text-align:left'>check</th>" + "".join(
         f"<th style='text-align:left'>{html.escape(str(c))}</th>" for c in df.columns)
     rows = []
@@ -36,6 +40,7 @@ def show_matrix(result: Result, title: str) -> None:
 
 def show_details(result: Result, only_problems: bool = True) -> None:
     df = result.findings_frame()
+    df["detail"] = df["detail"].map(default_redactor().redact)
     if only_problems:
         df = df[~df["status"].isin(["pass", "n/a", "info"])]
     display.table(df.reset_index(drop=True), "Details" + (" (not passing)" if only_problems else ""))
@@ -43,7 +48,7 @@ def show_details(result: Result, only_problems: bool = True) -> None:
 
 def show_changes(result: Result) -> None:
     for nr in result.nodes.values():
-        text = applied_text(nr) if result.mode == "apply" else changes_text(nr)
+        text = default_redactor().redact(applied_text(nr) if result.mode == "apply" else changes_text(nr))
         display._show(f"<pre style='white-space:pre-wrap'>{html.escape(text)}</pre>")
 
 
