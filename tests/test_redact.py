@@ -17,6 +17,7 @@ TOKEN = "dt63lv.vas53zh1hhurw1qz"
 CERT_KEY = "9555b74008f24687eb964bd90a164ecb5760a89481d9c55a77c129b7db438168"
 
 
+@pytest.mark.written_fixture
 def test_kubeadm_init_output(fixtures: Path) -> None:
     text = (fixtures / "redact" / "kubeadm-init.txt").read_text()
     assert TOKEN in text and CERT_KEY in text
@@ -28,6 +29,7 @@ def test_kubeadm_init_output(fixtures: Path) -> None:
     assert "kubeadm join 192.168.207.131:6443 --token " + MASK in out
 
 
+@pytest.mark.written_fixture
 def test_kubeconfig_credentials(fixtures: Path) -> None:
     text = (fixtures / "redact" / "kubeconfig.yaml").read_text()
     out = Redactor().redact(text)
@@ -46,6 +48,7 @@ def test_pem_private_key_and_bearer() -> None:
     assert "BEGIN PRIVATE " + "KEY" in out and "abc.def.ghi" not in out
 
 
+@pytest.mark.written_fixture
 def test_secret_object_data_masked(fixtures: Path) -> None:
     obj = json.loads((fixtures / "redact" / "secret.json").read_text())
     out = Redactor().redact_obj(obj)

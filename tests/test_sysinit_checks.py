@@ -1,19 +1,21 @@
-"""Compliance evaluation (pure) on whole-node captures: a fresh and an applied Debian lab node, and
-a Rocky 9 node assembled from captured Rocky outputs."""
+"""Compliance evaluation (pure): a fresh and an applied Debian lab node (captured gathers), and a Rocky 9
+node assembled from written Rocky outputs (fixtures/facts/PROVENANCE.md)."""
 
 from __future__ import annotations
 
 import base64
 from pathlib import Path
 
+import pytest
+
 from runbooks_lib.chapters.system_init.checks import (
     CHECKS,
     Desired,
     Node,
-    evaluate,
     pending_changes,
     uniqueness,
 )
+from runbooks_lib.chapters.system_init.drift import plan_findings as evaluate
 from runbooks_lib.chapters.system_init.gather import NodeFacts, parse
 from runbooks_lib.chapters.system_init.settings import Settings
 from runbooks_lib.facts import files, script
@@ -41,7 +43,7 @@ def test_fresh_lab_node_lists_the_non_compliances() -> None:
     f = lab_facts("fresh", "w1")
     got = by_check(evaluate(f, Node("sysinit-w1", "10.77.109.12", ["worker"], True), desired()))
     for check in ("sysctl.persisted", "modules.persisted", "crictl.config", "containerd.config", "hosts", "packages"):
-        assert got[check].status == "fail", check
+        assert got[check].status == "drift", check
     assert got["sysctl.persisted"].change is not None and "+net.ipv4.ip_forward = 1" in got["sysctl.persisted"].change.diff
     assert "containerd is not installed" in got["containerd.config"].detail
     assert got["kube.packages"].status == "n/a in lab" and got["sysctl.runtime"].status == "n/a in lab"
@@ -59,22 +61,24 @@ def test_applied_lab_node_is_compliant_with_no_changes() -> None:
         bad = [(x.check, x.status, x.detail) for x in findings if x.status in ("fail", "error")]
         assert bad == []
         assert pending_changes(findings) == []
-        assert {x.check for x in findings} | {"unique.hostname", "unique.mac", "unique.product_uuid"} == set(CHECKS)
+        assert {x.check for x in findings} | {"host.lab", "unique.hostname", "unique.mac",
+                                              "unique.product_uuid"} == set(CHECKS)
 
 
-def test_same_facts_outside_the_lab_fail_instead_of_na() -> None:
+def test_same_facts_outside_the_lab_drift_instead_of_na() -> None:
     f = lab_facts("applied", "w1")
     got = by_check(evaluate(f, Node("sysinit-w1", "", ["worker"], False), desired()))
-    assert got["kube.packages"].status == "fail" and got["kube.packages"].change is not None
-    assert got["sysctl.runtime"].status == "fail"
+    assert got["kube.packages"].status == "drift" and got["kube.packages"].change is not None
+    assert got["sysctl.runtime"].status == "drift"
     assert "sysctl -w vm.swappiness=0" in got["sysctl.runtime"].change.commands
-    assert got["kubelet.enabled"].status == "fail"
+    assert got["kubelet.enabled"].status == "drift"       # not installed: the kube.packages change installs it
+    assert "kube.packages change" in got["kubelet.enabled"].detail
 
 
 def test_ipvs_mode_in_the_lab_is_na_with_the_reason() -> None:
     f = lab_facts("applied", "w1")
     got = by_check(evaluate(f, Node("sysinit-w1", "", ["worker"], True), desired(kube_proxy_mode="ipvs")))
-    assert got["modules.persisted"].status == "fail"            # ip_vs* not yet in k8s.conf
+    assert got["modules.persisted"].status == "drift"           # ip_vs* not yet in k8s.conf
     assert got["modules.loaded"].status == "n/a in lab"
     assert "not in this kernel: ip_vs" in got["modules.loaded"].detail
 
@@ -129,6 +133,7 @@ def rocky_node() -> NodeFacts:
     return parse("k8s-master01", raw)
 
 
+@pytest.mark.written_fixture
 def test_rocky9_node_plan() -> None:
     f = rocky_node()
     assert f.family == "rhel"
@@ -139,16 +144,19 @@ def test_rocky9_node_plan() -> None:
     assert "+SELINUX=permissive" in got["selinux.config"].change.diff
     assert got["firewall"].change.commands == ["systemctl disable --now firewalld"]
     assert got["swap.off"].change.commands == ["swapoff -a"]
-    assert got["swap.fstab"].status == "fail"
+    assert got["swap.fstab"].status == "drift"
     assert got["host.ports"].status == "pass"                       # held by the cluster's own components
     assert "curl" not in got["packages"].detail                     # curl-minimal counts
     assert "sysstat" in got["packages"].detail
-    assert got["containerd.config"].status == "fail" and "CRI plugin disabled" in got["containerd.config"].detail
+    assert got["containerd.config"].status == "drift" and "CRI plugin disabled" in got["containerd.config"].detail
     assert '-disabled_plugins = ["cri"]' in got["containerd.config"].change.diff
-    assert got["containerd.cri"].status == "fail" and "[ERROR CRI]" in got["containerd.cri"].detail
-    assert got["kube.packages"].status == "fail" and "kubectl 1.29.6" in got["kube.packages"].detail
+    assert got["containerd.cri"].status == "drift" and "[ERROR CRI]" in got["containerd.cri"].detail
+    assert "fixed by apply's packages, containerd.config and containerd.service changes" in got["containerd.cri"].detail
+    assert got["kube.packages"].status == "drift" and "kubectl 1.29.6" in got["kube.packages"].detail
     assert got["kube.packages"].change.commands[0].startswith("dnf install -y --disableexcludes=kubernetes kubectl-1.30*")
-    assert got["chrony.config"].status == "fail" and got["chrony.sync"].status == "pass"
+    assert got["chrony.config"].status == "drift" and got["chrony.sync"].status == "pass"
+    # nothing here is beyond apply: a plan of this node is DRIFT, not FAIL
+    assert [c for c, fd in got.items() if fd.status in ("fail", "error")] == []
     assert got["host.cgroup"].status == "pass" and got["host.memory"].status == "pass"
     assert got["sysctl.runtime"].change.commands == ["sysctl -w net.bridge.bridge-nf-call-iptables=1",
                                                       "sysctl -w net.bridge.bridge-nf-call-ip6tables=1",
@@ -157,6 +165,7 @@ def test_rocky9_node_plan() -> None:
                                                       "sysctl -w fs.inotify.max_user_watches=524288"]
 
 
+@pytest.mark.written_fixture
 def test_uniqueness_across_nodes() -> None:
     a, b = rocky_node(), rocky_node()
     nodes = {"a": Node("a", "", ["worker"], False), "b": Node("b", "", ["worker"], False)}

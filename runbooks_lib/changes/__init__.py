@@ -26,6 +26,7 @@ class Change:
     diff: str = ""
     in_place: bool = False      # write through the existing inode (bind-mounted /etc/hosts)
     backup: bool = True         # keep PATH.runbooks.bak once, before the first change
+    destructive: str = ""       # why it disrupts the node ("restarts containerd"): apply needs confirm
 
     def describe(self) -> str:
         """The exact planned change: the diff for a file, then the commands."""
@@ -33,6 +34,8 @@ class Change:
         if self.path is not None:
             parts.append(self.diff or f"(write {self.path})")
         parts.extend(f"$ {c}" for c in self.commands)
+        if self.destructive:
+            parts.append(f"(destructive: {self.destructive}; apply does it only with confirm=<cluster name>)")
         return "\n".join(parts)
 
 

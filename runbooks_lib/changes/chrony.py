@@ -36,6 +36,9 @@ def config_change(path: str, current: str | None, servers: list[str], service: s
                   elsewhere: set[str] | None = None) -> Change | NoChange:
     if current is None:
         return Change("chrony.config", f"{path} is missing (chrony not installed?)", [])
-    return file_content("chrony.config", path, current, render(current, servers, elsewhere),
-                        summary=f"time sources: {', '.join(servers)}",
-                        commands=[f"systemctl restart {service}"])
+    ch = file_content("chrony.config", path, current, render(current, servers, elsewhere),
+                      summary=f"time sources: {', '.join(servers)}",
+                      commands=[f"systemctl restart {service}"])
+    if isinstance(ch, Change):
+        ch.destructive = f"restarts {service} (the clock may step)"
+    return ch

@@ -84,9 +84,12 @@ def config_change(current_text: str | None, current: dict[str, Any] | None, defa
         return Change("containerd.config", "containerd is not installed: the config is rendered from "
                       "`containerd config default` after the package step", [])
     text = dumps(edit(base, sandbox_image, default))
-    return file_content("containerd.config", CONFIG, current_text, text,
-                        summary="containerd config: CRI on, SystemdCgroup = true, sandbox image",
-                        commands=["systemctl restart containerd"])
+    ch = file_content("containerd.config", CONFIG, current_text, text,
+                      summary="containerd config: CRI on, SystemdCgroup = true, sandbox image",
+                      commands=["systemctl restart containerd"])
+    if isinstance(ch, Change):
+        ch.destructive = "restarts containerd (running containers' shims reconnect)"
+    return ch
 
 
 def crictl_desired(socket: str, timeout: int = 10) -> dict[str, Any]:

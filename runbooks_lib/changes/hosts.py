@@ -15,5 +15,8 @@ def render(current: str | None, nodes: list[tuple[str, str]]) -> str:
 
 def change(current: str | None, nodes: list[tuple[str, str]]) -> Change | NoChange:
     # in place: container runtimes bind-mount /etc/hosts, so a rename over it fails
-    return file_content("hosts", PATH, current, render(current, nodes),
-                        summary=f"name {len(nodes)} cluster nodes in {PATH}", in_place=True)
+    ch = file_content("hosts", PATH, current, render(current, nodes),
+                      summary=f"name {len(nodes)} cluster nodes in {PATH}", in_place=True)
+    if isinstance(ch, Change):
+        ch.destructive = f"rewrites {PATH} (name resolution of the running node)"
+    return ch

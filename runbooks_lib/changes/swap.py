@@ -27,11 +27,12 @@ def fstab_change(current: str | None) -> Change | NoChange:
 def off_change(active: list[str]) -> Change | NoChange:
     if not active:
         return NoChange("swap.off", "no active swap")
-    return Change("swap.off", f"turn off swap ({', '.join(active)})", ["swapoff -a"])
+    return Change("swap.off", f"turn off swap ({', '.join(active)})", ["swapoff -a"],
+                  destructive="swapoff moves swapped memory back into RAM (OOM risk)")
 
 
 def mask_change(masked: bool) -> Change | NoChange:
     if masked:
         return NoChange("swap.masked", "swap.target is masked")
     return Change("swap.masked", "mask swap.target so swap stays off after reboot",
-                  ["systemctl mask swap.target"])
+                  ["systemctl mask swap.target"], destructive="masks swap.target")

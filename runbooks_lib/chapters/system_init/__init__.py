@@ -1,21 +1,25 @@
 """Chapter 01 system-init: prepare nodes for kubeadm as a compliance engine.
 
 ``survey(run)`` reads every node (one composite command per node, nodes in parallel) and
-evaluates each check; ``plan(run)`` records the verdict of that (read-only); ``apply(run)``
-converges each node (apply the differing changes, re-read, repeat while something is still
-applicable, at most 3 rounds), and the verdict is the re-read state, never exit codes.
+evaluates each check; ``plan(run)`` records the verdict of that (read-only: what apply would change
+is drift); ``apply(run)`` converges each node (apply the differing changes, re-read, repeat while
+something is still applicable, at most 3 rounds), and the verdict is the re-read state, never exit
+codes: what still differs fails. Destructive changes (swap off/mask, /etc/hosts, chrony and containerd
+restarts) need ``confirm=<cluster name>``; without it apply leaves them as drift "needs confirm".
+A host gets the lab relaxations only when its facts prove it is a lab node (``labproof``).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from ...changes import Change
 from ...changes import apply as apply_change
 from ...transport.base import CommandResult, Transport
-from .checks import CHECKS, Desired, Finding, Node, desired_from, evaluate, pending_changes, uniqueness
+from . import drift, labproof
+from .checks import CHECKS, Desired, Finding, Node, desired_from, pending_changes, uniqueness
 from .gather import NodeFacts, gather
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -45,6 +49,8 @@ class NodeResult:
     unreachable: bool = False
     applied: list[Applied] = field(default_factory=list)
     rounds: int = 0
+    lab: bool = False                       # proven a lab node (flagged lab and its facts agree)
+    withheld: set[str] = field(default_factory=set)  # destructive changes left for lack of confirm
 
     @property
     def planned(self) -> list[Change]:
@@ -89,6 +95,10 @@ class Result:
         return [(fd.check, h) for h, nr in self.nodes.items() for fd in nr.findings
                 if fd.status in ("fail", "error")]
 
+    def drifting(self) -> list[tuple[str, str]]:
+        """(check, host) pairs apply would change (or left for confirm)."""
+        return [(fd.check, h) for h, nr in self.nodes.items() for fd in nr.findings if fd.status == "drift"]
+
 
 def context(run: Run) -> tuple[Desired, dict[str, Node]]:
     p = run.params
@@ -96,31 +106,50 @@ def context(run: Run) -> tuple[Desired, dict[str, Node]]:
     return desired_from(p), nodes
 
 
-def _gather(t: Transport, d: Desired) -> NodeFacts:
-    return gather(t, d.tools, d.sysctl_keys())
+def lab_known_hosts(name: str) -> str | None:
+    """The known_hosts `runbooks lab up` wrote for lab ``name`` on this machine (None: no such lab)."""
+    from ...lab.lab import state_dir
+
+    path = state_dir(name) / "known_hosts"
+    return path.read_text(encoding="utf-8") if path.is_file() else None
 
 
-def _survey_node(t: Transport, node: Node, d: Desired) -> NodeResult:
-    facts = _gather(t, d)
-    return NodeResult(t.name, facts, evaluate(facts, node, d))
+def _assess(t: Transport, node: Node, d: Desired) -> NodeResult:
+    """Read one node; evaluate it as a lab node only when its facts prove one."""
+    facts = gather(t, d.tools, d.sysctl_keys())
+    proven, lab_fd = labproof.prove(node, facts.lab, facts.hostname, lab_known_hosts)
+    findings = drift.plan_findings(facts, proven, d)
+    findings.insert(1, lab_fd)
+    return NodeResult(t.name, facts, findings, lab=proven.lab)
 
 
-def _converge_node(t: Transport, node: Node, d: Desired) -> NodeResult:
-    """Apply what differs, re-read, repeat while something applicable remains."""
-    facts = _gather(t, d)
-    nr = NodeResult(t.name, facts, evaluate(facts, node, d))
+def _survey_node(t: Transport, node: Node, d: Desired, confirmed: bool) -> NodeResult:
+    nr = _assess(t, node, d)
+    drift.mark_confirm(nr.findings, d.cluster_name, confirmed)
+    return nr
+
+
+def _converge_node(t: Transport, node: Node, d: Desired, confirmed: bool) -> NodeResult:
+    """Apply what differs (destructive changes only when confirmed), re-read, repeat while something
+    applicable remains; then what still differs fails, and what waits for confirm stays drift."""
+    nr = _assess(t, node, d)
     tried: set[str] = set()
+    applied, rounds = nr.applied, 0
     for rnd in range(1, MAX_ROUNDS + 1):
-        todo = [c for c in nr.planned if _key(c) not in tried]
+        todo = [c for c in nr.planned if _key(c) not in tried and (confirmed or not c.destructive)]
         if not todo:
             break
-        nr.rounds = rnd
+        rounds = rnd
         for change in todo:
             tried.add(_key(change))
             t.recorder.note(f"{t.name}: apply [{change.check}] {change.summary}")
-            nr.applied.append(Applied(change, apply_change(t, change)))
-        nr.facts = _gather(t, d)
-        nr.findings = evaluate(nr.facts, node, d)
+            applied.append(Applied(change, apply_change(t, change)))
+        nr = _assess(t, node, d)
+    nr.applied, nr.rounds = applied, rounds
+    nr.withheld = set() if confirmed else drift.waiting(nr.findings)
+    for check in sorted(nr.withheld):
+        t.recorder.note(f"{t.name}: not applied [{check}]: destructive, needs confirm={d.cluster_name}")
+    drift.settle(nr.findings, nr.withheld, d.cluster_name)
     return nr
 
 
@@ -132,7 +161,8 @@ def _run_fleet(run: Run, fn: Any, nodes: dict[str, Node], d: Desired, mode: str)
     t0 = time.monotonic()
     fleet = run.fleet()
     timeout = run.params.ssh.command_timeout * (MAX_ROUNDS * 4 if mode == "apply" else 2) + 60
-    outcomes = fleet.map(lambda t: fn(t, nodes[t.name], d), timeout=timeout)
+    confirmed = run.params.confirmed
+    outcomes = fleet.map(lambda t: fn(t, nodes[t.name], d, confirmed), timeout=timeout)
     results: dict[str, NodeResult] = {}
     for h, oc in outcomes.items():
         if oc.ok and oc.value is not None:
@@ -140,7 +170,8 @@ def _run_fleet(run: Run, fn: Any, nodes: dict[str, Node], d: Desired, mode: str)
         else:
             results[h] = NodeResult(h, error=oc.error, unreachable=oc.unreachable)
     facts = {h: nr.facts for h, nr in results.items() if nr.facts is not None}
-    for h, extra in uniqueness(facts, nodes).items():
+    proven = {h: replace(nodes[h], lab=results[h].lab) for h in facts}
+    for h, extra in uniqueness(facts, proven).items():
         fs = results[h].findings
         pos = next((i for i, fd in enumerate(fs) if fd.check == "host.systemd"), len(fs))
         fs[pos:pos] = extra
@@ -164,7 +195,8 @@ def converge(run: Run) -> Result:
 
 
 def record(run: Run, result: Result) -> None:
-    """One run.check per check x node (the verdict), plus one "changes" check per node in apply mode."""
+    """One run.check per check x node (the verdict), plus one "changes" check per node in apply mode;
+    figures ``system_init`` and ``na_in_lab`` (how many checks are "n/a in lab", on which proven lab nodes)."""
     for h, nr in result.nodes.items():
         if nr.error:
             run.check("system-init", h, "unreachable" if nr.unreachable else "error", nr.error)
@@ -180,15 +212,22 @@ def record(run: Run, result: Result) -> None:
                                                               if failed else ""))
             else:
                 run.check("changes", h, "info", "no changes")
+            if nr.withheld:
+                run.check("changes", h, "drift", f"not applied, destructive: {', '.join(sorted(nr.withheld))} "
+                          f"(needs confirm={result.desired.cluster_name})")
     run.figure("system_init", {
         "mode": result.mode, "wall_s": round(result.wall_s, 2), "nodes": len(result.nodes),
-        "non_compliant": len(result.non_compliant()),
+        "non_compliant": len(result.non_compliant()), "drift": len(result.drifting()),
         "changes": {h: len(nr.applied) for h, nr in result.nodes.items()},
+        "needs_confirm": {h: sorted(nr.withheld) for h, nr in result.nodes.items() if nr.withheld},
     })
+    na = [(fd.check, h) for h, nr in result.nodes.items() for fd in nr.findings if fd.status == "n/a in lab"]
+    run.figure("na_in_lab", {"checks": len(na), "hosts": sorted({h for _, h in na}),
+                             "lab_nodes": sorted(h for h, nr in result.nodes.items() if nr.lab)})
 
 
 def plan(run: Run) -> Result:
-    """Survey and record the verdict (plan mode: any non-compliance fails the run)."""
+    """Survey and record the verdict (plan mode: pending changes are drift; only what apply cannot fix fails)."""
     result = survey(run)
     if run.params.mode == "plan":
         record(run, result)

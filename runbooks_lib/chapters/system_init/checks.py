@@ -1,7 +1,8 @@
 """Compliance: facts + desired state -> one Finding per check, with the change that fixes it.
 
-Pure functions (no I/O): unit-tested on captured outputs. Status rules:
-- compliant -> pass; differs and a change fixes it -> fail (plan) with the change attached;
+Pure functions (no I/O): unit-tested on captured and written outputs. Status rules:
+- compliant -> pass; differs and a change fixes it -> drift with the change attached (``drift.py``
+  turns what apply left differing into fail); what apply cannot fix -> fail;
 - a step that cannot apply in the lab (host-global kernel state, module loading, unreachable
   package repositories) -> "n/a in lab", never pass; no change attached.
 """
@@ -33,7 +34,7 @@ from .gather import BRIDGE_KEYS, NodeFacts
 from .settings import Settings
 
 CHECKS = (
-    "host.os", "host.cpu", "host.memory", "host.hostname", "host.resolvable",
+    "host.os", "host.lab", "host.cpu", "host.memory", "host.hostname", "host.resolvable",
     "unique.hostname", "unique.mac", "unique.product_uuid",
     "host.systemd", "host.cgroup", "host.kernel", "host.tools", "host.ports",
     "packages", "firewall", "selinux.runtime", "selinux.config",
@@ -78,6 +79,7 @@ class Desired:
     proxy_mode: str
     cluster: list[tuple[str, str]]          # (name, IP) for /etc/hosts
     unnamed: list[str] = field(default_factory=list)   # inventory hosts whose address is not an IP
+    cluster_name: str = ""                               # what confirm must repeat for destructive changes
 
     @property
     def modules(self) -> list[str]:
@@ -105,11 +107,11 @@ class Finding:
 
 
 def _from(check: str, result: Change | NoChange, problem: str = "") -> Finding:
-    """pass for a NoChange; fail with the change attached otherwise."""
+    """pass for a NoChange; drift (apply would change this) with the change attached otherwise."""
     if isinstance(result, NoChange):
         return Finding(check, "pass", result.reason)
     actionable = bool(result.commands or result.path)
-    return Finding(check, "fail", f"{problem + '; ' if problem else ''}planned: {result.summary}",
+    return Finding(check, "drift", f"{problem + '; ' if problem else ''}planned: {result.summary}",
                    result if actionable else None)
 
 
@@ -128,7 +130,8 @@ def desired_from(params: object) -> Desired:
             cluster.append((h.name, h.address))
         except ValueError:
             unnamed.append(h.name)
-    return Desired(s, p.kubernetes_version, sandbox, mode, cluster, unnamed)  # type: ignore[attr-defined]
+    return Desired(s, p.kubernetes_version, sandbox, mode, cluster, unnamed,  # type: ignore[attr-defined]
+                   p.cluster_name)  # type: ignore[attr-defined]
 
 
 # ----------------------------------------------------------------------------- host asserts

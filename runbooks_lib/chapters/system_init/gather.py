@@ -9,11 +9,13 @@ from ...facts import containerd as containerd_f
 from ...facts import files as files_f
 from ...facts import firewall as firewall_f
 from ...facts import hardware, hosts, kernel, modules, os_release, ports, script, selinux, swap, sysctl, tools
+from ...facts import lab as lab_f
 from ...facts import packages as packages_f
 from ...facts import services as services_f
 from ...facts.chrony import Tracking
 from ...facts.firewall import Firewall
 from ...facts.hardware import Link
+from ...facts.lab import LabFacts
 from ...facts.packages import Package
 from ...facts.ports import Listener
 from ...facts.selinux import SELinux
@@ -42,6 +44,7 @@ def sections(tool_names: list[str], sysctl_keys: list[str]) -> dict[str, script.
     """The composite script's sections (name -> command, per family where they differ)."""
     return {
         "os_release": os_release.COMMAND,
+        "lab": lab_f.COMMAND,
         "uname": kernel.UNAME,
         "pid1": kernel.PID1,
         "cgroup": kernel.CGROUP_FS,
@@ -107,11 +110,12 @@ class NodeFacts:
     containerd_default: str | None
     ctr_plugins: dict[tuple[str, str], str]
     files: dict[str, str | None]
+    lab: LabFacts = field(default_factory=LabFacts)
     raw: dict[str, script.Section] = field(default_factory=dict, repr=False)
 
 
 def parse(host: str, raw: dict[str, script.Section]) -> NodeFacts:
-    """Pure: sections -> NodeFacts (unit-tested on captured outputs)."""
+    """Pure: sections -> NodeFacts (unit-tested on captured lab gathers)."""
     def out(name: str) -> str:
         s = raw.get(name)
         return s.stdout if s is not None else ""
@@ -143,7 +147,7 @@ def parse(host: str, raw: dict[str, script.Section]) -> NodeFacts:
         containerd_version=version,
         containerd_default=ok("containerd_default") or None,
         ctr_plugins=containerd_f.parse_plugins(ok("ctr_plugins")),
-        files=files_f.parse(out("files")), raw=raw,
+        files=files_f.parse(out("files")), lab=lab_f.parse(out("lab")), raw=raw,
     )
 
 
