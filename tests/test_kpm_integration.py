@@ -83,11 +83,10 @@ def _wait_for_netns(prefix: str, timeout: float = 30) -> list[str]:
     raise AssertionError(f"no namespaces of {prefix} appeared within {timeout}s")
 
 
-@pytest.mark.parametrize("extra", [(), ("--keep", "--slot", "3")], ids=["probe-per-n", "keep-for-probe"])
-def test_sigterm_mid_run_cleans_up(extra: tuple[str, ...]) -> None:
-    """Interrupted, a run removes everything, also one that was to keep its namespaces for the probe."""
+def test_sigterm_mid_run_cleans_up() -> None:
+    """Interrupted, a per-N run removes everything, also the namespaces it was to keep for the probe."""
     run_id = bm.new_run_id()
-    proc = _start(run_id, 3000, *extra)
+    proc = _start(run_id, 3000, "--slot", "3")
     assert proc.stdin is not None
     proc.stdin.write(bm.node_source())
     proc.stdin.close()
@@ -116,14 +115,21 @@ def test_killed_program_is_cleaned_by_prefix() -> None:
     assert bm.leftovers(transport, run_id) == []
 
 
-def test_kept_namespaces_wait_for_the_probe_which_removes_everything() -> None:
+def test_per_n_runs_keep_their_namespaces_for_the_probe_which_removes_everything() -> None:
     run_id = bm.new_run_id()
     t = LocalTransport("local")
     s = Settings(grid=[10, 100], connections=100, modes=["nftables", "iptables"], probe_rounds=2)
     try:
         for slot, n in enumerate(s.grid):
-            res = bm._node_run(t, [*bm.node_args(run_id, n, s), "--keep", "--slot", str(slot)], 120, "test")
+            res = bm._node_run(t, [*bm.node_args(run_id, n, s), "--slot", str(slot)], 120, "test")
             assert res.ok, res.stderr
+            doc = facts.parse_bench_output(res.stdout)
+            # a per-N run only loads and times the rules: no latency of its own (no median-round path), no floor
+            assert "floor" not in doc and "floor_runs" not in doc
+            for mode in ("nftables", "iptables"):
+                entry = doc["modes"][mode]
+                assert entry["status"] == "ok" and "latency" not in entry and entry["incremental_s"] > 0
+                assert entry["timed"]["incremental_processes"] == 1
         names = set(facts.parse_netns_list(t.run("ip netns list").stdout))
         clients = {f"kpm-{run_id}-c{m}{n}" for m in ("nft", "ipt") for n in (10, 100)}
         assert clients <= names

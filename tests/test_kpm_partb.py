@@ -11,6 +11,7 @@ from runbooks_lib.chapters.kube_proxy_modes.recommend import Recommendation
 from runbooks_lib.kube.double import free_port
 from runbooks_lib.params import HostSpec
 from runbooks_lib.run import Run
+from runbooks_lib.verdict import exit_code_for, verdict_for
 
 
 def _run(tmp_path, kubeconfig, **section) -> Run:
@@ -45,12 +46,13 @@ def test_plan_nftables_in_plan_mode(tmp_path, api_double):
     assert checks[("cluster API", "cluster")][0] == "pass"
     assert checks[("kube-proxy mode (current)", "cluster")][1].startswith('iptables (config.conf mode: ""), '
                                                                           "Kubernetes v1.30.4")
-    assert checks[("kube-proxy switch plan", "cluster")] == (
-        "info", "iptables -> nftables; rollout order w2, w1, cp1")
+    assert checks[("kube-proxy switch plan", "cluster")] == (  # a pending change: drift, not info or fail
+        "drift", "iptables -> nftables; rollout order w2, w1, cp1")
     assert checks[("prerequisite: nftables mode in this version", "w1")][0] == "warn"  # alpha in 1.30
     assert checks[("node facts over SSH", "cp1, w1, w2")][0] == "warn"
     assert checks[("kube-proxy switch apply", "cluster")][1].startswith("plan mode: nothing changed")
     assert run.exit_code == 0 and run.figures["kpm_switch_plan"]["order"] == ["w2", "w1", "cp1"]
+    assert verdict_for(run.checks) == "DRIFT" and exit_code_for(run.checks, detailed=True) == 4
     assert not [r for r in double.requests if r.method in ("PATCH", "PUT", "POST", "DELETE")]
     cm = double.object("ConfigMap", "kube-proxy", "kube-system")
     assert cm is not None and 'mode: ""' in cm["data"]["config.conf"]

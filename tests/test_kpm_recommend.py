@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from runbooks_lib.chapters.kube_proxy_modes.recommend import recommend
 from runbooks_lib.chapters.kube_proxy_modes.settings import DEFAULT_GRID, Settings
 from runbooks_lib.params import ParamsError, load_params
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def test_ga_version_recommends_nftables() -> None:
@@ -75,3 +79,33 @@ def test_grid_override_through_the_parameter_file(tmp_path: Path) -> None:
     assert params.kube_proxy_modes.grid == [10, 100] and params.kube_proxy_modes.target_mode == "nftables"
     with pytest.raises(ParamsError, match="kube_proxy_modes.conections"):
         load_params(p, ["kube_proxy_modes.conections=5"])
+
+
+def _frame(rows: list[tuple[int, str, str, float | None]]) -> pd.DataFrame:
+    import pandas as pd
+
+    return pd.DataFrame([{"n": n, "mode": m, "status": s, "p50_us": p, "detail": "nft -f: exit 1" if s == "error"
+                          else ""} for n, m, s, p in rows])
+
+
+def test_a_mode_that_errored_in_the_benchmark_is_not_recommended() -> None:
+    frame = _frame([(100, "iptables", "ok", 60.0), (100, "nftables", "ok", 55.0),
+                    (1000, "iptables", "ok", 90.0), (1000, "nftables", "error", None)])
+    r = recommend(300, "1.33", kernel=(6, 1, 0), measured=frame)
+    assert r.mode == "iptables"
+    assert any("nftables errored in this run's benchmark (N=1000: nft -f: exit 1)" in w for w in r.warnings)
+
+
+def test_measured_gap_at_the_clusters_size_counts_on_a_beta_version() -> None:
+    frame = _frame([(100, "iptables", "ok", 60.0), (100, "nftables", "ok", 55.0),
+                    (1000, "iptables", "ok", 120.0), (1000, "nftables", "ok", 56.0)])
+    r = recommend(1500, "1.31", kernel=(6, 1, 0), measured=frame)
+    assert r.mode == "nftables" and any("×2.14" in x for x in r.reasons)
+    assert any("N=1000 (closest to 1500)" in x for x in r.reasons)
+    assert recommend(150, "1.31", kernel=(6, 1, 0), measured=frame).mode == "iptables"  # ×1.09 at N=100
+
+
+def test_unknown_service_count_is_said_not_assumed() -> None:
+    r = recommend(None, "1.31", kernel=(6, 1, 0))
+    assert r.mode == "iptables" and any("Service count unknown" in w for w in r.warnings)
+    assert recommend(None, "1.34", kernel=(6, 1, 0)).mode == "nftables"

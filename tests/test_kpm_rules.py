@@ -153,3 +153,35 @@ def test_ipvs_ipset_and_iptables_texts_are_valid(throwaway_netns: str) -> None:
     assert res.returncode == 0, res.stderr
     rules = nb.ipvs_rules(svcs)
     assert rules.count("-A -t ") == 20 and rules.count("-a -t ") == 40 and " -m -w 1" in rules
+
+
+def test_each_timer_says_what_it_covers_and_ipvs_add_is_three_batched_processes() -> None:
+    """IPVS's "add one Service" is one process per tool (was 3 + one per endpoint), and labelled:
+    the other modes start one process, kube-proxy's IPVS mode none for the address and IPVS parts."""
+    new = nb.service("abc", 21, 3)
+    cmds = nb.ipvs_incremental("kpm-x-cipvs20", new)
+    assert len(cmds) == nb.TIMED["ipvs"]["incremental_processes"] == 3
+    assert [argv[:2] if argv[0] == "ip" and argv[1] == "-n" else argv[4:] for argv, _ in cmds] == [
+        ["ip", "-n"], ["ipset", "restore"], ["ipvsadm-restore"]]
+    assert cmds[0][1] == "address add 172.30.0.21/32 dev kube-ipvs0\n"
+    assert "create" not in cmds[1][1] and cmds[1][1].startswith("add KUBE-CLUSTER-IP 172.30.0.21,tcp:80")
+    assert cmds[2][1].count("-a -t 172.30.0.21:80") == 3
+    assert nb.TIMED["iptables"]["incremental_processes"] == nb.TIMED["nftables"]["incremental_processes"] == 1
+    assert "2 process starts more" in nb.TIMED["ipvs"]["incremental"]
+
+
+@needs_netns
+def test_ipvs_incremental_address_and_ipset_inputs_apply(throwaway_netns: str) -> None:
+    if not shutil.which("ipset"):
+        pytest.skip("ipset not installed")
+    svcs = nb.services("abc", 20, 2)
+    # this kernel has no dummy links (a real node has): a veth stands in for the kube-ipvs0 dummy
+    assert _in(throwaway_netns, "ip", "link", "add", "kube-ipvs0", "type", "veth", "peer", "kipvs-peer").returncode == 0
+    assert _in(throwaway_netns, "ipset", "restore", stdin=nb.ipvs_ipset(svcs)).returncode == 0
+    (addr_argv, addr_in), (set_argv, set_in), _ipvs = nb.ipvs_incremental(throwaway_netns, nb.service("abc", 21, 2))
+    res = subprocess.run(addr_argv, input=addr_in, capture_output=True, text=True, timeout=30)
+    assert res.returncode == 0, res.stderr
+    res = subprocess.run(set_argv, input=set_in, capture_output=True, text=True, timeout=30)
+    assert res.returncode == 0, res.stderr
+    assert _in(throwaway_netns, "ipset", "test", "KUBE-CLUSTER-IP", "172.30.0.21,tcp:80").returncode == 0
+    assert "172.30.0.21/32" in _in(throwaway_netns, "ip", "-4", "addr", "show", "kube-ipvs0").stdout

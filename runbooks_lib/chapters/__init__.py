@@ -37,7 +37,8 @@ CHAPTERS = [
     Chapter(3, "kube-proxy-modes", "iptables vs IPVS vs nftables: dataplane benchmark, safe mode switch",
             plan_does="reads node and cluster facts, shows the benchmark and the mode switch it would run; "
             "creates nothing",
-            apply_does="runs the dataplane benchmark in throwaway network namespaces on the benchmark host; "
+            apply_does="runs the dataplane benchmark in throwaway network namespaces on the benchmark host "
+            "(kube_proxy_modes.bench_host, or the lab's first node; elsewhere not run until named); "
             "with confirm: switches kube-proxy's mode (restarts kube-proxy) behind a health gate"),
     Chapter(4, "calico-ips", "Calico install check, fixed pod IPs, floating IPs"),
     Chapter(5, "metrics-server", "deploy/verify metrics-server, metrics API, kubectl top, HPA readiness"),

@@ -1,8 +1,9 @@
 """Controller side of the dataplane benchmark: run the node program on a host, collect, verify.
 
-The node program (``node_bench.py``, stdlib only) is streamed to ``python3 -`` on the target over
-its Transport (SSH to a node, or LocalTransport for this machine), once per N, so each N has its
-own time limit and reports progress. Whatever happens, a cleanup pass runs afterwards and the
+The node program (``node_bench.py``, stdlib only) runs as ``python3 -c`` on the target over its
+Transport (SSH to a node, or LocalTransport for this machine), once per N to load and time the
+rules (each N has its own time limit and reports progress), then once for the interleaved latency
+probe. Whatever happens, a cleanup pass runs afterwards and the
 host is then checked for leftovers (namespaces, processes, rules, sets carrying the run id).
 """
 
@@ -24,8 +25,6 @@ from .settings import Settings
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
-
-    from ...run import Run
 
 NODE_PROGRAM = Path(__file__).with_name("node_bench.py")
 MIN_PYTHON = (3, 9)
@@ -120,7 +119,9 @@ class BenchmarkResult:
 
     def environment(self) -> dict[str, Any]:
         doc = self.documents[-1] if self.documents else {}
-        return {k: doc.get(k) for k in ("host", "kernel", "python", "tools", "layouts", "client_hook")}
+        env = {k: doc.get(k) for k in ("host", "kernel", "python", "tools", "layouts", "client_hook")}
+        env["timed"] = {m: e["timed"] for m, e in (doc.get("modes") or {}).items() if e.get("timed")}
+        return env
 
 
 def preflight(transport: Transport) -> str | None:
@@ -204,7 +205,7 @@ def run_benchmark(transport: Transport, settings: Settings, *, run_id: str | Non
             result.errors.append(why)
             return result
         for slot, n in enumerate(settings.grid):
-            doc, err = _node_doc(transport, [*node_args(run_id, n, settings), "--keep", "--slot", str(slot)],
+            doc, err = _node_doc(transport, [*node_args(run_id, n, settings), "--slot", str(slot)],
                                  settings.per_n_timeout_s + 30, f"benchmark N={n}: program, +1 service")
             if doc is None:
                 result.errors.append(f"N={n}: {err}")
@@ -260,8 +261,8 @@ def shape_findings(frame: pd.DataFrame) -> list[tuple[str, str, str]]:
     ok = frame[(frame["status"] == "ok") & frame["p50_us"].notna()]
     ipt = ok[ok["mode"] == "iptables"].set_index("n")["p50_us"]
     if len(ipt) >= 2:
-        lo_n = 100 if 100 in ipt.index else int(ipt.index.min())
         hi_n = int(ipt.index.max())
+        lo_n = 100 if 100 in ipt.index and hi_n > 100 else int(ipt.index.min())
         ratio = float(ipt[hi_n] / ipt[lo_n])
         out.append(("iptables p50 grows with N", "pass" if ratio >= 1.5 else "warn",
                     f"p50 {ipt[hi_n]:.0f} µs at N={hi_n} vs {ipt[lo_n]:.0f} µs at N={lo_n}: ×{ratio:.2f} "
@@ -276,47 +277,31 @@ def shape_findings(frame: pd.DataFrame) -> list[tuple[str, str, str]]:
     return out
 
 
-# ----------------------------------------------------------------------------- run wiring
+# ----------------------------------------------------------------------------- checks
 
-def bench_transport(run: Run, settings: Settings) -> Transport:
-    """The transport of the bench host: ``"local"`` (this machine), an inventory host by name,
-    or (default) the first selected host."""
-    from ...transport import LocalTransport
-
-    if settings.bench_host == "local":
-        run.add_target("this machine (local, network namespaces)")
-        return LocalTransport("local", recorder=run.recorder)
-    hosts = [h.name for h in run.params.selected_hosts()]
-    name = settings.bench_host or (hosts[0] if hosts else None)
-    if name is None:
-        raise ValueError("no bench host: the parameters list no hosts; set kube_proxy_modes.bench_host=local "
-                         "to run on this machine")
-    if name not in hosts:
-        raise ValueError(f"bench host {name!r} is not among the selected hosts: {', '.join(hosts) or '-'}")
-    run.add_target(f"bench host {name} (SSH)")
-    return run.transport(name)
-
-
-def record(run: Run, result: BenchmarkResult) -> None:
-    """Checks and key figures of a benchmark run."""
-    host = result.host
-    if result.errors:
-        run.check("kube-proxy benchmark ran", host, "error", "; ".join(result.errors))
-    else:
-        run.check("kube-proxy benchmark ran", host, "pass",
-                  f"grid {[d['n'] for d in result.documents]} in {result.duration_s:.0f} s")
-    for mode, reason in result.unavailable().items():
-        run.check(f"{mode} mode measurable", host, "n/a", f"unavailable: {reason}")
-    run.check("benchmark left nothing behind", host, "fail" if result.leftovers else "pass",
-              "; ".join(result.leftovers) or "no namespaces, processes, rules or sets of the run remain")
-    frame = result.frame()
-    if not frame.empty:
-        for check, status, detail in shape_findings(frame):
-            run.check(check, host, status, detail)
-        ok = frame[frame["status"] == "ok"]
-        run.figure("kpm_p50_us", {str(m): {int(n): v for n, v in g.set_index("n")["p50_us"].items()}
-                                  for m, g in ok.groupby("mode")})
-        run.figure("kpm_program_s", {str(m): {int(n): v for n, v in g.set_index("n")["program_s"].items()}
-                                     for m, g in ok.groupby("mode") if g["program_s"].notna().any()})
-    run.figure("kpm_duration_s", round(result.duration_s, 1))
-    run.figure("kpm_unavailable", result.unavailable())
+def mode_checks(documents: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    """(check, status, detail) per mode over the grid: ``fail`` when the mode errored (or was not
+    measured) at any N, ``n/a`` when it is unavailable on the host, ``pass`` when every N has a
+    latency; connection errors among successful ones make it ``warn``."""
+    per_mode: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+    for doc in documents:
+        for mode, entry in (doc.get("modes") or {}).items():
+            per_mode.setdefault(mode, []).append((int(doc.get("n", 0)), entry))
+    out: list[tuple[str, str, str]] = []
+    for mode, entries in per_mode.items():
+        check = f"kube-proxy benchmark: {mode}"
+        unavailable = [e for _, e in entries if e.get("status") == "unavailable"]
+        if len(unavailable) == len(entries):
+            out.append((check, "n/a", f"unavailable: {unavailable[0].get('reason', '')}"))
+            continue
+        bad = [f"N={n}: " + (e.get("reason") or "error" if e.get("status") != "ok" else "no latency measured")
+               for n, e in entries if e.get("status") != "ok" or not (e.get("latency") or {}).get("count")]
+        if bad:
+            out.append((check, "fail", f"errored at {len(bad)} of {len(entries)} N: " + "; ".join(bad)))
+            continue
+        p50 = [e["latency"]["p50_us"] for _, e in entries]
+        conn_errors = sum(int(e["latency"].get("errors") or 0) for _, e in entries)
+        detail = (f"measured at N={', '.join(str(n) for n, _ in entries)}: p50 {min(p50):.0f}–{max(p50):.0f} µs, "
+                  f"{conn_errors} failed connections")
+        out.append((check, "warn" if conn_errors else "pass", detail))
+    return out

@@ -75,8 +75,8 @@ def parse_bench_output(stdout: str) -> dict[str, Any]:
 
 
 ROW_COLUMNS = [
-    "host", "n", "endpoints", "mode", "status", "program_s", "incremental_s", "p50_us", "p90_us", "p99_us",
-    "mean_us", "connections", "errors", "floor_p50_us", "rules", "detail",
+    "host", "n", "endpoints", "mode", "status", "program_s", "incremental_s", "incremental_procs", "p50_us",
+    "p90_us", "p99_us", "mean_us", "connections", "errors", "floor_p50_us", "rules", "detail",
 ]
 
 
@@ -97,7 +97,10 @@ def rows_from_doc(doc: dict[str, Any], host: str | None = None) -> list[dict[str
         status = entry.get("status", "error")
         detail = entry.get("reason", "") if status != "ok" else entry.get("layout", "")
         rows.append({**base, "mode": mode, "status": status, "program_s": entry.get("program_s"),
-                     "incremental_s": entry.get("incremental_s"), "p50_us": lat.get("p50_us"),
+                     "incremental_s": entry.get("incremental_s"),
+                     "incremental_procs": (entry.get("timed") or {}).get("incremental_processes")
+                     if entry.get("program_s") is not None else None,
+                     "p50_us": lat.get("p50_us"),
                      "p90_us": lat.get("p90_us"), "p99_us": lat.get("p99_us"), "mean_us": lat.get("mean_us"),
                      "connections": lat.get("count"), "errors": lat.get("errors"),
                      "rules": entry.get("rules_lines"), "detail": detail})

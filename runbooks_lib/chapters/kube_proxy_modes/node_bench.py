@@ -7,7 +7,7 @@ root. For one service count N it builds, inside network namespaces created for t
 * ``<prefix>-ep<i>`` (i < E): an endpoint namespace per endpoint index with a real TCP listener
   (a forked accept loop) answering on every address of ``10.(200+i).0.0/16`` (an AnyIP
   ``local`` route on lo). Endpoint i of service s is ``10.(200+i).(s>>8).(s&255):8080``.
-* ``<prefix>-c<mode>[<N>]``: a client namespace per proxy mode (and N with ``--keep``), joined
+* ``<prefix>-c<mode><N>``: a client namespace per proxy mode and N, joined
   to every endpoint namespace by a veth pair (``100.(64+slot).(16*mode+i).1/30`` <-> ``.2/30``,
   so namespaces of several modes and N can live at once). ClusterIPs are
   ``172.30.(s>>8).(s&255):80``. All of these addresses exist only inside those namespaces.
@@ -31,12 +31,13 @@ from outside the cluster CIDR, marked for masquerade and SNATed in POSTROUTING.
   interface holding the ClusterIPs, the ``KUBE-CLUSTER-IP`` ipset and its iptables rules. Only
   where the kernel has IPVS; otherwise the mode is reported ``unavailable`` with the reason.
 
-Per mode it measures the full programming time, the incremental add of service N+1, and the
-new-connection latency (connect() start to established, blocking socket, fresh source port,
-RST close) to that last-programmed service; plus the probe's floor: the same loop to an
-endpoint IP in a namespace with no rules. With ``--keep`` the latency is left out and the
-client namespaces stay; ``--probe --grid N1,N2,...`` then measures every kept (mode, N) and the
-floor in interleaved rounds and removes everything. Output: one JSON document on stdout.
+Per mode and N it times the full programming and the incremental add of service N+1 (what
+each timer covers, and how many processes it starts, is in ``TIMED``) and leaves the client
+namespaces; ``--probe --grid N1,N2,...`` then measures the new-connection latency (connect()
+start to established, blocking socket, fresh source port, RST close) to the last-programmed
+service of every kept (mode, N), and the probe's floor (the same loop to an endpoint IP from a
+namespace with no rules), in interleaved rounds, and removes everything. Output: one JSON
+document on stdout.
 
 Everything is removed in ``finally``, on SIGINT/SIGTERM/SIGHUP, and by ``--cleanup`` (which
 the controller always runs afterwards): namespaces (their rules, sets and IPVS services go
@@ -82,6 +83,22 @@ MAX_ENDPOINTS = 8
 MAX_SLOTS = 64  # grid positions: 100.64.0.0/10 holds 64 /16s
 CLIENT_TAGS = ("ipt", "nft", "ipvs", "floor")  # client namespace tags; the index picks the address block
 MODE_TAGS = {"iptables": "ipt", "nftables": "nft", "ipvs": "ipvs"}
+#: what each mode's two timers cover and how many processes they start (kube-proxy itself starts
+#: one iptables-restore / nft per sync and makes IPVS and address changes over netlink, in-process)
+TIMED = {
+    "iptables": {"program": "iptables-restore of the filter and nat tables", "program_processes": 1,
+                 "incremental": "iptables-restore --noflush: KUBE-SERVICES in full plus the new Service's chains",
+                 "incremental_processes": 1},
+    "nftables": {"program": "nft -f, one transaction (or one per --nft-chunk Services)", "program_processes": 1,
+                 "incremental": "nft -f, one transaction: the new Service's chains, rules, map and set elements",
+                 "incremental_processes": 1},
+    "ipvs": {"program": "ip -batch (kube-ipvs0 addresses), ipset restore, iptables-restore, ipvsadm-restore",
+             "program_processes": 4,
+             "incremental": "ip -batch (kube-ipvs0 address), ipset restore (KUBE-CLUSTER-IP entry), ipvsadm-restore "
+                            "(virtual + real servers): 2 process starts more than the other modes, which kube-proxy "
+                            "does not pay (netlink)",
+             "incremental_processes": 3},
+}
 
 
 # ----------------------------------------------------------------------------- service model
@@ -397,9 +414,10 @@ def ipvs_iptables(svcs_count: int) -> str:
     return "\n".join(out)
 
 
-def ipvs_ipset(svcs: list) -> str:
+def ipvs_ipset(svcs: list, create: bool = True) -> str:
+    """``ipset restore`` input: the KUBE-CLUSTER-IP set (``create``) and one entry per service."""
     out = ['create KUBE-CLUSTER-IP hash:ip,port family inet hashsize 1024 maxelem 65536 '
-           'comment']
+           'comment'] if create else []
     out += [f'add KUBE-CLUSTER-IP {s["cluster_ip"]},{s["protocol"]}:{s["port"]} comment "{port_name(s)}"'
             for s in svcs]
     return "\n".join(out) + "\n"
@@ -575,33 +593,6 @@ def summarize(samples_ns: list, errors: int, elapsed: float, stopped_by: str) ->
             "p99_us": round(percentile(us, 99), 1), "mean_us": round(sum(us) / len(us), 1),
             "min_us": round(us[0], 1), "max_us": round(us[-1], 1),
         })
-    return out
-
-
-ROUNDS = 3
-
-
-def probe(ns: str, addr: str, port: int, count: int, time_limit: float, rounds: int = ROUNDS) -> dict:
-    """``rounds`` rounds of ``count`` new connections each, a short pause between them; the
-    percentiles reported are those of the round with the median p50, so a burst of load from
-    elsewhere on a shared machine (one round) does not move the figure. Every round's p50 is
-    kept in ``rounds_p50_us``."""
-    results = []
-    for r in range(rounds):
-        if r:
-            time.sleep(0.3)
-        results.append(probe_round(ns, addr, port, count, time_limit / rounds))
-    return median_round(results)
-
-
-def median_round(results: list) -> dict:
-    """The round with the median p50 (all rounds' p50 kept in ``rounds_p50_us``)."""
-    measured = sorted((x for x in results if "p50_us" in x), key=lambda x: x["p50_us"])
-    if not measured:
-        return dict(results[0]) if results else {"count": 0, "errors": 0}
-    out = dict(measured[len(measured) // 2])
-    out["rounds_p50_us"] = [x.get("p50_us") for x in results]
-    out["errors"] = sum(x["errors"] for x in results)
     return out
 
 
@@ -857,87 +848,61 @@ def cleanup_prefix(prefix: str) -> dict:
 def run_iptables(b: Bench, n: int, args, out: dict) -> None:
     svcs = services(b.run_id, n, b.endpoints)
     new = service(b.run_id, n + 1, b.endpoints)
-    ns = b.client_ns(MODE_TAGS["iptables"], n if args.keep else None, args.slot)
-    try:
-        text = iptables_full(svcs)
-        out["rules_lines"] = text.count("\n-A ")
-        out["program_s"] = round(timed(in_ns(ns, ["iptables-restore", "-w", "5"]), stdin=text), 4)
-        partial = iptables_partial(svcs + [new], [new])
-        out["incremental_s"] = round(timed(in_ns(ns, ["iptables-restore", "-w", "5", "--noflush"]),
-                                           stdin=partial), 4)
-        saved = sh(in_ns(ns, ["iptables-save", "-t", "nat"])).stdout
-        out["chains_svc"] = sum(1 for line in saved.splitlines() if line.startswith(":KUBE-SVC-"))
-        if args.keep:  # measured later with the other modes and N (--probe)
-            return
-        out["latency"] = probe(ns, new["cluster_ip"], new["port"], args.connections, args.point_time_limit)
-        t0 = time.perf_counter()
-        sh(in_ns(ns, ["iptables-restore", "-w", "5"]), stdin="*nat\nCOMMIT\n*filter\nCOMMIT\n")
-        out["flush_s"] = round(time.perf_counter() - t0, 4)
-    finally:
-        if not args.keep:
-            b.drop_client_ns(ns)
+    ns = b.client_ns(MODE_TAGS["iptables"], n, args.slot)
+    text = iptables_full(svcs)
+    out["rules_lines"] = text.count("\n-A ")
+    out["program_s"] = round(timed(in_ns(ns, ["iptables-restore", "-w", "5"]), stdin=text), 4)
+    partial = iptables_partial(svcs + [new], [new])
+    out["incremental_s"] = round(timed(in_ns(ns, ["iptables-restore", "-w", "5", "--noflush"]), stdin=partial), 4)
+    saved = sh(in_ns(ns, ["iptables-save", "-t", "nat"])).stdout
+    out["chains_svc"] = sum(1 for line in saved.splitlines() if line.startswith(":KUBE-SVC-"))
 
 
 def run_nftables(b: Bench, n: int, args, out: dict) -> None:
     svcs = services(b.run_id, n, b.endpoints)
     new = service(b.run_id, n + 1, b.endpoints)
-    ns = b.client_ns(MODE_TAGS["nftables"], n if args.keep else None, args.slot)
-    try:
-        text = nftables_full(svcs)
-        out["rules_lines"] = text.count("\nadd rule ")
-        chunks = nftables_transactions(svcs, args.nft_chunk)
-        out["transactions"] = len(chunks)
-        t0 = time.perf_counter()
-        for chunk in chunks:
-            sh(in_ns(ns, ["nft", "-f", "-"]), stdin=chunk, timeout=args.point_timeout)
-        out["program_s"] = round(time.perf_counter() - t0, 4)
-        out["incremental_s"] = round(timed(in_ns(ns, ["nft", "-f", "-"]), stdin=nftables_incremental(new)), 4)
-        chains = sh(in_ns(ns, ["nft", "list", "chains", "ip"])).stdout
-        out["chains_svc"] = sum(1 for line in chains.splitlines() if line.strip().startswith("chain service-"))
-        if args.keep:
-            return
-        out["latency"] = probe(ns, new["cluster_ip"], new["port"], args.connections, args.point_time_limit)
-        t0 = time.perf_counter()
-        sh(in_ns(ns, ["nft", "delete", "table", "ip", "kube-proxy"]))
-        out["flush_s"] = round(time.perf_counter() - t0, 4)
-    finally:
-        if not args.keep:
-            b.drop_client_ns(ns)
+    ns = b.client_ns(MODE_TAGS["nftables"], n, args.slot)
+    text = nftables_full(svcs)
+    out["rules_lines"] = text.count("\nadd rule ")
+    chunks = nftables_transactions(svcs, args.nft_chunk)
+    out["transactions"] = len(chunks)
+    t0 = time.perf_counter()
+    for chunk in chunks:
+        sh(in_ns(ns, ["nft", "-f", "-"]), stdin=chunk, timeout=args.point_timeout)
+    out["program_s"] = round(time.perf_counter() - t0, 4)
+    out["incremental_s"] = round(timed(in_ns(ns, ["nft", "-f", "-"]), stdin=nftables_incremental(new)), 4)
+    chains = sh(in_ns(ns, ["nft", "list", "chains", "ip"])).stdout
+    out["chains_svc"] = sum(1 for line in chains.splitlines() if line.strip().startswith("chain service-"))
 
 
 def run_ipvs(b: Bench, n: int, args, out: dict) -> None:
     svcs = services(b.run_id, n, b.endpoints)
     new = service(b.run_id, n + 1, b.endpoints)
-    ns = b.client_ns(MODE_TAGS["ipvs"], n if args.keep else None, args.slot)
-    try:
-        t0 = time.perf_counter()
-        sh(in_ns(ns, ["sysctl", "-qw", "net.ipv4.vs.conntrack=1"]))
-        sh(["ip", "-n", ns, "link", "add", "kube-ipvs0", "type", "dummy"])
-        sh(["ip", "-n", ns, "-batch", "-"], stdin=ipvs_addresses(svcs))
-        sh(in_ns(ns, ["ipset", "restore"]), stdin=ipvs_ipset(svcs))
-        sh(in_ns(ns, ["iptables-restore", "-w", "5", "--noflush"]), stdin=ipvs_iptables(n))
-        sh(in_ns(ns, ["ipvsadm-restore"]), stdin=ipvs_rules(svcs))
-        out["program_s"] = round(time.perf_counter() - t0, 4)
-        out["rules_lines"] = ipvs_rules(svcs).count("\n")
-        t0 = time.perf_counter()
-        vip = f"{new['cluster_ip']}:{new['port']}"
-        sh(["ip", "-n", ns, "address", "add", f"{new['cluster_ip']}/32", "dev", "kube-ipvs0"])
-        sh(in_ns(ns, ["ipset", "add", "KUBE-CLUSTER-IP", f"{new['cluster_ip']},tcp:{new['port']}"]))
-        sh(in_ns(ns, ["ipvsadm", "-A", "-t", vip, "-s", "rr"]))
-        for ip, port in new["endpoints"]:
-            sh(in_ns(ns, ["ipvsadm", "-a", "-t", vip, "-r", f"{ip}:{port}", "-m", "-w", "1"]))
-        out["incremental_s"] = round(time.perf_counter() - t0, 4)
-        listed = sh(in_ns(ns, ["ipvsadm", "-Ln"])).stdout
-        out["chains_svc"] = sum(1 for line in listed.splitlines() if line.startswith("TCP"))
-        if args.keep:
-            return
-        out["latency"] = probe(ns, new["cluster_ip"], new["port"], args.connections, args.point_time_limit)
-        t0 = time.perf_counter()
-        sh(in_ns(ns, ["ipvsadm", "-C"]))
-        out["flush_s"] = round(time.perf_counter() - t0, 4)
-    finally:
-        if not args.keep:
-            b.drop_client_ns(ns)
+    ns = b.client_ns(MODE_TAGS["ipvs"], n, args.slot)
+    # setup kube-proxy does once per node, outside the timers
+    sh(in_ns(ns, ["sysctl", "-qw", "net.ipv4.vs.conntrack=1"]))
+    sh(["ip", "-n", ns, "link", "add", "kube-ipvs0", "type", "dummy"])
+    t0 = time.perf_counter()
+    sh(["ip", "-n", ns, "-batch", "-"], stdin=ipvs_addresses(svcs))
+    sh(in_ns(ns, ["ipset", "restore"]), stdin=ipvs_ipset(svcs))
+    sh(in_ns(ns, ["iptables-restore", "-w", "5", "--noflush"]), stdin=ipvs_iptables(n))
+    sh(in_ns(ns, ["ipvsadm-restore"]), stdin=ipvs_rules(svcs))
+    out["program_s"] = round(time.perf_counter() - t0, 4)
+    out["rules_lines"] = ipvs_rules(svcs).count("\n")
+    t0 = time.perf_counter()
+    for args_, text in ipvs_incremental(ns, new):
+        sh(args_, stdin=text)
+    out["incremental_s"] = round(time.perf_counter() - t0, 4)
+    listed = sh(in_ns(ns, ["ipvsadm", "-Ln"])).stdout
+    out["chains_svc"] = sum(1 for line in listed.splitlines() if line.startswith("TCP"))
+
+
+def ipvs_incremental(ns: str, new: dict) -> list:
+    """The commands (argv, stdin) that add one service in IPVS mode: one process per tool
+    (``TIMED["ipvs"]["incremental_processes"]``), each fed in batch like the full load."""
+    return [(["ip", "-n", ns, "-batch", "-"], ipvs_addresses([new])),
+            (in_ns(ns, ["ipset", "restore"]), ipvs_ipset([new], create=False)),
+            (in_ns(ns, ["ipvsadm-restore"]), ipvs_rules([new]))]
 
 
 RUNNERS = {"iptables": run_iptables, "nftables": run_nftables, "ipvs": run_ipvs}
@@ -949,16 +914,6 @@ def availability(mode: str, args) -> tuple:
     if mode == "nftables":
         return nft_availability()
     return ipvs_availability(args.load_ipvs_modules)
-
-
-def measure_floor(b: Bench, args) -> dict:
-    """The probe with no rules: a fresh client namespace straight to an endpoint IP."""
-    ns = b.client_ns("floor")
-    try:
-        ep = service(args.run_id, args.n + 1, args.endpoints)["endpoints"][0]
-        return probe(ns, ep[0], ep[1], args.connections, args.point_time_limit)
-    finally:
-        b.drop_client_ns(ns)
 
 
 def benchmark(args, log) -> dict:
@@ -976,43 +931,27 @@ def benchmark(args, log) -> dict:
     t_start = time.perf_counter()
     completed = False
     try:
-        b.setup_endpoints(listen=not args.keep)
-        floors = [] if args.keep else [measure_floor(b, args)]
-        if floors:
-            log(f"floor p50 {floors[0].get('p50_us')} us")
+        b.setup_endpoints(listen=False)  # the listeners start with the probe
         for mode in args.modes:
             ok, reason = availability(mode, args)
-            entry: dict = {"status": "ok" if ok else "unavailable", "reason": reason, "layout": LAYOUTS[mode]}
+            entry: dict = {"status": "ok" if ok else "unavailable", "reason": reason, "layout": LAYOUTS[mode],
+                           "timed": TIMED[mode]}
             doc["modes"][mode] = entry
             if not ok:
                 log(f"{mode}: unavailable: {reason}")
                 continue
             try:
                 RUNNERS[mode](b, args.n, args, entry)
-                if args.keep:
-                    log(f"{mode}: program {entry.get('program_s')} s, incremental {entry.get('incremental_s')} s "
-                        "(latency in the interleaved probe)")
-                    continue
-                lat = entry.get("latency", {})
-                if lat.get("count", 0) == 0:
-                    entry["status"] = "error"
-                    entry["reason"] = "no connection succeeded: " + lat.get("first_error", "?")
-                log(f"{mode}: program {entry.get('program_s')} s, incremental {entry.get('incremental_s')} s, "
-                    f"p50 {lat.get('p50_us')} us")
+                log(f"{mode}: program {entry.get('program_s')} s, incremental {entry.get('incremental_s')} s "
+                    "(latency in the interleaved probe)")
             except BenchError as exc:
                 entry["status"] = "error"
                 entry["reason"] = str(exc)
                 log(f"{mode}: error: {exc}")
-                if args.keep:  # nothing of a failed mode waits for the probe
-                    b.netns_delete(b.client_ns_name(MODE_TAGS[mode], args.n))
-        if not args.keep:
-            # the floor again after the modes: a single floor run is at the mercy of a noisy moment
-            floors.append(measure_floor(b, args))
-            doc["floor_runs"] = floors
-            doc["floor"] = min(floors, key=lambda f: f.get("p50_us", float("inf")))
+                b.netns_delete(b.client_ns_name(MODE_TAGS[mode], args.n))  # nothing of it waits for the probe
         completed = True
     finally:
-        if args.keep and completed:  # the namespaces with their rules wait for --probe
+        if completed:  # the namespaces with their rules wait for --probe
             b.stop_children()
             doc["kept"] = [ns for ns in list_netns(b.prefix) if "-c" in ns[len(b.prefix):]]
         else:
@@ -1022,7 +961,7 @@ def benchmark(args, log) -> dict:
 
 
 def probe_pass(args, log) -> dict:
-    """The latency of every (mode, N) kept by earlier ``--keep`` runs, and the floor, interleaved
+    """The latency of every (mode, N) kept by the earlier per-N runs, and the floor, interleaved
     (:func:`probe_interleaved`); then everything of the run is removed."""
     b = Bench(args.run_id, args.endpoints, log)
     set_comm(b.prefix)
@@ -1064,17 +1003,15 @@ def parse_args(argv: list):
     p.add_argument("--n", type=int, default=100, help="number of services")
     p.add_argument("--endpoints", type=int, default=2)
     p.add_argument("--connections", type=int, default=1000)
-    p.add_argument("--point-time-limit", type=float, default=30.0, help="seconds per latency measurement")
+    p.add_argument("--point-time-limit", type=float, default=30.0, help="with --probe: seconds per latency point")
     p.add_argument("--point-timeout", type=float, default=300.0, help="seconds for one rule load")
     p.add_argument("--modes", default="iptables,nftables,ipvs")
     p.add_argument("--nft-chunk", type=int, default=0,
                    help="services per nft transaction in the full load (0: one transaction, as kube-proxy)")
     p.add_argument("--load-ipvs-modules", action="store_true", help="modprobe ip_vs if it is not loaded")
-    p.add_argument("--keep", action="store_true",
-                   help="program and time the rules, then leave the client namespaces for --probe")
     p.add_argument("--slot", type=int, default=0, help="this N's position in the grid (its address block)")
     p.add_argument("--probe", action="store_true",
-                   help="only the interleaved latency probe of what --keep runs left (needs --grid)")
+                   help="only the interleaved latency probe of what the per-N runs left (needs --grid)")
     p.add_argument("--grid", default="", help="with --probe: the service counts kept, comma-separated")
     p.add_argument("--rounds", type=int, default=5, help="with --probe: rounds over all targets")
     p.add_argument("--cleanup", action="store_true", help="only remove what run-id left behind")

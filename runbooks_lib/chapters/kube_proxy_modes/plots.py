@@ -57,7 +57,10 @@ def plot_programming(frame: pd.DataFrame, host: str = "", reference: bool = True
     for mode, group in ok.groupby("mode", sort=False):
         color = COLORS.get(str(mode))
         ax.plot(group["n"], group["program_s"], "-", marker="o", color=color, label=f"{mode}: full load")
-        ax.plot(group["n"], group["incremental_s"], "--", marker="^", color=color, label=f"{mode}: add 1 Service")
+        procs = group["incremental_procs"].max() if "incremental_procs" in group else None
+        extra = f" ({int(procs)} processes; the others 1)" if procs and procs > 1 else ""
+        ax.plot(group["n"], group["incremental_s"], "--", marker="^", color=color,
+                label=f"{mode}: add 1 Service{extra}")
     if reference:
         ref = reference_frame()
         ref = ref[ref["unit"] == "s"]

@@ -19,8 +19,8 @@ class Settings(BaseModel):
 
     # --- Part A: benchmark
     bench_host: str | None = Field(
-        None, description='inventory host that runs the benchmark, "local" for this machine; '
-                          "default: the first selected host")
+        None, description='inventory host that runs the benchmark (apply only), "local" for this machine; '
+                          "default: the lab's first node when the target is the lab, else none (not run)")
     grid: list[int] = Field(default_factory=lambda: list(DEFAULT_GRID),
                             description="service counts N to measure")
     endpoints: int = Field(2, ge=1, le=8, description="endpoints per service")
@@ -40,8 +40,8 @@ class Settings(BaseModel):
         0, ge=0, description="services per nft transaction in the full load; 0 = one transaction (as kube-proxy)")
     ipvs_load_modules: bool = Field(False, description="modprobe ip_vs on the bench host if it is not loaded")
     service_count: int | None = Field(
-        None, ge=0, description="the cluster's Service count for the recommendation (default: read from the API "
-                                "when available, else the largest N of the grid)")
+        None, ge=0, description="Service count to recommend for (e.g. planned growth); default: the cluster's "
+                                "count read from the API, unknown when the API does not answer")
 
     # --- Part B: switch (switch.py, chapter.py)
     target_mode: Mode | None = Field(
