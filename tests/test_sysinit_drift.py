@@ -138,3 +138,12 @@ def test_destructive_changes_are_marked_and_described() -> None:
     assert "restarts chronyd" in ch.destructive and "confirm" in ch.describe()  # type: ignore[union-attr]
     assert containerd.config_change("", {}, {"version": 2}, SANDBOX).destructive  # type: ignore[union-attr]
     assert not sysctl.file_change(None, {"net.ipv4.ip_forward": "1"}).destructive  # type: ignore[union-attr]
+
+
+def test_a_check_waiting_on_a_withheld_change_stays_drift_and_says_why() -> None:
+    got = drift.plan_findings(facts(), W1, desired())
+    cri = by_check(got)["containerd.cri"]
+    assert cri.status == "drift"
+    drift.settle(got, {"containerd.config"}, "sysinit")
+    assert cri.status == "drift" and cri.detail.startswith("needs confirm=sysinit: waits for the containerd.config")
+    assert by_check(got)["packages"].status == "fail"          # not withheld, still pending after apply

@@ -65,9 +65,12 @@ def settle(findings: list[Finding], withheld: set[str], cluster_name: str) -> li
     for fd in findings:
         if fd.status != "drift":
             continue
-        blocked = fd.check in withheld or any(d in withheld for d in DEPENDS.get(fd.check, ()))
-        if blocked:
+        waits_on = [d for d in DEPENDS.get(fd.check, ()) if d in withheld]
+        if fd.check in withheld:
             fd.detail = f"{NEEDS_CONFIRM}={cluster_name}: not applied (destructive); {fd.detail}"
+        elif waits_on:
+            fd.detail = (f"{NEEDS_CONFIRM}={cluster_name}: waits for the {', '.join(waits_on)} change "
+                         f"(destructive, not applied); {fd.detail}")
         else:
             fd.status = "fail"
             fd.detail = f"still differs after apply: {fd.detail}"
