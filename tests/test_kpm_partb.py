@@ -95,3 +95,21 @@ def test_node_hosts_by_name_then_address():
              kube.NodeInfo("node-c", ["worker"], "10.0.0.8", False, "v1.30.4", "6.1", "Debian", "c")]
     hosts = [HostSpec(name="lab-cp1", address="10.77.1.11"), HostSpec(name="b", address="10.0.0.7")]
     assert partb.node_hosts(nodes, hosts) == {"lab-cp1": "lab-cp1", "node-b": "b"}
+
+
+def test_apply_without_confirm_withholds_the_switch_as_pending(tmp_path, api_double):
+    """A refused destructive step is neither a crash nor a failure: the switch stays drift."""
+    kubeconfig, _url, double = api_double
+    params = {"cluster_name": "double", "mode": "apply", "kube": {"kubeconfig": str(kubeconfig), "request_timeout": 10},
+              "kube_proxy_modes": {"target_mode": "nftables"}}
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params), encoding="utf-8")
+    run = Run.start("kube-proxy-modes", str(path), [], str(tmp_path / "run"))
+    cluster = partb.connect(run)
+    partb.read(run, cluster)
+    plan = partb.plan(run, cluster, run.params.kube_proxy_modes)
+    assert partb.apply(run, cluster, plan, run.params.kube_proxy_modes) is None
+    status, detail = _checks(run)[("kube-proxy switch apply", "cluster")]
+    assert status == "info" and detail.startswith("apply without confirm") and "confirm=double" in detail
+    assert verdict_for(run.checks) == "DRIFT" and run.exit_code == 0
+    assert not [r for r in double.requests if r.method in ("PATCH", "PUT", "POST", "DELETE")]

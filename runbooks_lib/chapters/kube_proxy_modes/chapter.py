@@ -353,13 +353,15 @@ def plan_text(p: switch.SwitchPlan) -> str:
 
 
 def apply(run: Any, cluster: Cluster, p: switch.SwitchPlan | None, settings: Settings) -> switch.SwitchResult | None:
-    """mode=apply: switch (apply_switch refuses without confirm); plan mode: record that nothing changed."""
+    """mode=apply with confirm: switch; otherwise record that nothing changed (the switch stays
+    pending: the plan's drift) and why."""
     if p is None or cluster.kc is None:
         return None
-    if run.params.mode != "apply":
+    if not run.params.confirmed:
         if not p.no_change:
+            why = "plan mode" if run.params.mode != "apply" else "apply without confirm (the switch restarts kube-proxy)"
             run.check("kube-proxy switch apply", CLUSTER, "info",
-                      f"plan mode: nothing changed (mode=apply and confirm={run.params.cluster_name} to switch)")
+                      f"{why}: nothing changed (mode=apply and confirm={run.params.cluster_name} to switch)")
         return None
     gate = switch.default_gate if settings.gate == "full" else switch.clusterip_gate
     result: switch.SwitchResult | None = None
