@@ -1,7 +1,12 @@
 """Parameters: one schema, YAML loading, typed ``--set`` overrides, inventory, secret references.
 
-Every error is a :class:`ParamsError` naming the file, the field and why; it is raised before
-any host or cluster is contacted (the CLI exits 2).
+Every error is a :class:`ParamsError` naming the file and, for every bad field, the field and why;
+it is raised before any host or cluster is contacted (the CLI exits 2). Files are untrusted input
+(:mod:`.paramfile`); an error never echoes the value of a secret field.
+
+``lab`` on a host is a *claim*, not a fact: the system-init chapter verifies it from the node's
+facts at run time (container, the lab's marker file, its key in the lab's known_hosts), and a
+host that claims ``lab`` but is not one is an error there, never "n/a in lab".
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from .chapters.calico_ips.settings import Settings as CalicoIpsSettings
 from .chapters.etcd_backup.settings import Settings as EtcdBackupSettings
@@ -33,19 +39,24 @@ from .chapters.metrics_server.settings import Settings as MetricsServerSettings
 from .chapters.openebs_storage.settings import Settings as OpenebsStorageSettings
 from .chapters.system_init.settings import Settings as SystemInitSettings
 from .inventory import InventoryError, load_ansible_inventory
+from .paramcheck import RFC1123_LABEL, check_host_address, check_readable_file, cross_problems, typed_part
+from .paramfile import FileProblem, load_yaml, read_text
+from .redact import Redactor
 from .secret_field import SECRET
 
 PROJECT_ROOT = Path(os.environ.get("RUNBOOKS_HOME", Path(__file__).resolve().parent.parent))
 DEFAULT_PARAMS = PROJECT_ROOT / "parameters" / "lab.yaml"
-_RFC1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
 class ParamsError(ValueError):
-    """Invalid parameters. ``str()`` is the message an operator sees."""
+    """Invalid parameters. ``str()`` is the message an operator sees: one ``file: field: why`` line
+    per problem. ``field``/``why`` are the first problem's, ``problems`` holds them all."""
 
-    def __init__(self, file: str, field: str, why: str) -> None:
+    def __init__(self, file: str, field: str, why: str,
+                 more: list[tuple[str, str]] | None = None) -> None:
+        self.problems = [(field, why), *(more or [])]
         self.file, self.field, self.why = file, field, why
-        super().__init__(f"{file}: {field}: {why}")
+        super().__init__("\n".join(f"{file}: {f}: {w}" for f, w in self.problems))
 
 
 class _Strict(BaseModel):
@@ -54,19 +65,32 @@ class _Strict(BaseModel):
 
 class HostSpec(_Strict):
     name: str
-    address: str
+    address: str = Field(description="IP address or RFC 1123 host name")
     port: int = Field(22, ge=1, le=65535)
     user: str = "root"
-    key: str | None = Field(None, description="path to the SSH private key")
+    key: str | None = Field(None, description="path to the SSH private key (must exist at load time)")
     roles: list[Literal["control-plane", "worker", "etcd"]] = ["worker"]
-    lab: bool = Field(False, description="a lab node: host-global steps are n/a")
+    lab: bool = Field(False, description="claims a lab node (host-global steps n/a); a claim the system-init "
+                                         "chapter verifies from the node's facts, an error when they disagree")
 
-    @field_validator("name")
+    @field_validator("name", "address")
     @classmethod
-    def _name(cls, v: str) -> str:
-        if not _RFC1123.match(v.lower()):
-            raise ValueError(f"{v!r} is not a valid host name")
+    def _host(cls, v: str) -> str:
+        return check_host_address(v)
+
+    @field_validator("user")
+    @classmethod
+    def _user(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}", v):
+            raise ValueError(f"{v[:80]!r} is not a user name (letters, digits, '_', '.', '@', '-')")
         return v
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, v: str | None) -> str | None:
+        if v is not None and v.endswith(".pub"):
+            raise ValueError(f"{v} is a public key; give the private key file")
+        return v if v is None else check_readable_file(v, "SSH key file")
 
 
 class SSHSettings(_Strict):
@@ -88,7 +112,8 @@ class Params(_Strict):
 
     cluster_name: str = Field(description="the name `confirm` must repeat for destructive steps")
     mode: Literal["plan", "apply"] = "plan"
-    confirm: str = Field("", description="set to cluster_name to allow destructive steps")
+    confirm: str = Field("", description="set to cluster_name to allow destructive steps (mode apply); any "
+                                         "other value is an error; with mode plan it is allowed and unused")
     kubernetes_version: str = "1.30"
     inventory: str | None = Field(None, description="path to an Ansible inventory (INI or YAML)")
     hosts: list[HostSpec] = []
@@ -116,7 +141,7 @@ class Params(_Strict):
     @field_validator("cluster_name")
     @classmethod
     def _cluster(cls, v: str) -> str:
-        if not _RFC1123.match(v):
+        if not RFC1123_LABEL.fullmatch(v):
             raise ValueError("must be lowercase letters, digits and '-' (RFC 1123)")
         return v
 
@@ -128,14 +153,11 @@ class Params(_Strict):
         return v.lstrip("v")
 
     @model_validator(mode="after")
-    def _hosts(self) -> Params:
-        names = [h.name for h in self.hosts]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"duplicate host names: {', '.join(dupes)}")
-        unknown = sorted(set(self.only_hosts) - set(names))
-        if unknown:
-            raise ValueError(f"only_hosts names hosts not in the inventory: {', '.join(unknown)}")
+    def _consistent(self) -> Params:
+        problems = cross_problems(self.model_dump(include=_CROSS_FIELDS))
+        if problems:
+            raise PydanticCustomError("params_cross", "{summary}", {
+                "summary": "; ".join(f"{f}: {w}" for f, w in problems), "problems": tuple(problems)})
         return self
 
     @property
@@ -150,6 +172,7 @@ class Params(_Strict):
 
     @property
     def is_lab(self) -> bool:
+        """Every host *claims* to be a lab node (verified from facts by system-init, not here)."""
         return bool(self.hosts) and all(h.lab for h in self.hosts)
 
     def selected_hosts(self) -> list[HostSpec]:
@@ -159,7 +182,12 @@ class Params(_Strict):
         return [h for h in self.selected_hosts() if role in h.roles]
 
 
-# ----------------------------------------------------------------------------- schema walking
+_CROSS_FIELDS: dict[str, Any] = {
+    "cluster_name": True, "mode": True, "confirm": True, "hosts": {"__all__": {"name"}}, "only_hosts": True,
+    "ssh": {"known_hosts", "strict_host_key"}, "etcd_backup": {"node", "copy_to_host"},
+    "kube_proxy_modes": {"bench_host"}}
+
+
 
 def _unwrap(annotation: Any) -> list[Any]:
     """The member types of an annotation (Optional/Union flattened)."""
@@ -207,9 +235,30 @@ def is_secret_path(dotted: str) -> bool:
     return any(parts[: len(p)] == p for p in secret_paths())
 
 
+def _secrets_in(path: list[str], value: Any) -> list[str]:
+    """Secret fields a structured ``--set`` value at ``path`` would carry (``kubeadm={token: x}``)."""
+    if not isinstance(value, (dict, list)):
+        return []
+    found = []
+    for p in secret_paths():
+        if list(p) == path[: len(p)]:
+            found.append(".".join(p))
+        elif list(p[: len(path)]) == path:
+            node: Any = value
+            for part in p[len(path):]:
+                node = node.get(part) if isinstance(node, dict) else None
+            if node is not None:
+                found.append(".".join(p))
+    return found
+
+
 def _typed_value(path: list[str], raw: str) -> Any:
     """Type a ``--set`` value by the schema: string fields stay strings (1.30 stays "1.30")."""
     _, annotation = _model_at(path)
+    if annotation is None and len(path) > 1:  # an entry of a mapping field (secrets.NAME): its value type
+        _, outer = _model_at(path[:-1])
+        args = typing.get_args(outer) if typing.get_origin(outer) is dict else ()
+        annotation = args[1] if len(args) == 2 else None
     members = _unwrap(annotation) if annotation is not None else []
     if str in members and not any(m in (int, float, bool) for m in members):
         return raw
@@ -221,11 +270,17 @@ def _typed_value(path: list[str], raw: str) -> Any:
         return raw
 
 
+def _set_key(spec: str) -> str:
+    """The key of a ``--set`` spec for messages; anything not shaped like a key is not shown."""
+    key = spec.partition("=")[0].strip()
+    return key if re.fullmatch(r"[\w.-]{1,100}", key) else "(not shown)"
+
+
 def apply_override(data: dict[str, Any], spec: str, source: str = "--set") -> None:
     """Apply one ``a.b=value`` override to raw parameter data, typed by the schema."""
     key, sep, raw = spec.partition("=")
     if not sep or not key.strip():
-        raise ParamsError(source, spec, "expected key=value")
+        raise ParamsError(source, _set_key(spec), "expected key=value")
     path = key.strip().split(".")
     node = data
     for part in path[:-1]:
@@ -235,7 +290,13 @@ def apply_override(data: dict[str, Any], spec: str, source: str = "--set") -> No
         if not isinstance(nxt, dict):
             raise ParamsError(source, key, f"{part} is not a section")
         node = nxt
-    node[path[-1]] = _typed_value(path, raw)
+    value = _typed_value(path, raw)
+    inside = _secrets_in(path, value)
+    if inside:
+        raise ParamsError(source, key, f"holds secret fields ({', '.join(inside)}): set each on its own, e.g. "
+                          f"--set {inside[0] if inside[0] != 'secrets' else 'secrets.NAME'}=env:VAR, so the "
+                          "runner can keep it out of the report")
+    node[path[-1]] = value
 
 
 def _model_for(loc: tuple[Any, ...]) -> type[BaseModel] | None:
@@ -266,59 +327,123 @@ def _suggest(loc: tuple[Any, ...]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
-def _format_error(err: ValidationError, source: str) -> ParamsError:
-    first = err.errors()[0]
-    loc = tuple(first["loc"])
-    field = ".".join(str(p) for p in loc) or "<root>"
-    if first["type"] == "extra_forbidden":
-        why = "unknown key" + _suggest(loc)
-    else:
-        why = first["msg"]
-        if first["type"] == "string_type" and isinstance(first.get("input"), (int, float)):
-            why += f" (got {first['input']!r}: quote it in YAML, e.g. \"{first['input']}\")"
-    more = len(err.errors()) - 1
-    if more:
-        why += f" (and {more} more error{'s' if more > 1 else ''})"
-    return ParamsError(source, field, why)
+_SECRETISH = re.compile(r"token|password|passwd|secret|certificate_key|credential", re.I)
+
+
+def _is_secretish(parts: list[str]) -> bool:
+    """Conservative: a schema-marked secret, anything under ``secrets``, or a secret-sounding name."""
+    return bool(parts) and (parts[0] == "secrets" or is_secret_path(".".join(parts))
+                            or any(_SECRETISH.search(p) for p in parts))
+
+
+def _raw_secrets(data: dict[str, Any]) -> list[str]:
+    """Scalar values found at secret paths of raw data (to mask from every message)."""
+    out: list[str] = []
+    for path in secret_paths():
+        node: Any = data
+        for part in path:
+            node = node.get(part) if isinstance(node, dict) else None
+        for v in node.values() if isinstance(node, dict) else [node]:
+            if isinstance(v, (str, int, float)) and not isinstance(v, bool) and str(v):
+                out.append(str(v))
+    return out
+
+
+def _field_name(loc: tuple[Any, ...], data: dict[str, Any]) -> str:
+    """Dotted field; a host is named by its name (``hosts.cp1.address``), not its index."""
+    parts = [str(p) for p in loc]
+    hosts = typed_part(data, "hosts", list)
+    if len(loc) >= 2 and loc[0] == "hosts" and isinstance(loc[1], int) and loc[1] < len(hosts) \
+            and isinstance(hosts[loc[1]], dict):
+        try:  # named by its name only when that is a valid host name (never echo a hostile one)
+            parts[1] = check_host_address(hosts[loc[1]].get("name"))
+        except (ValueError, TypeError):
+            pass
+    return ".".join(parts) or "<root>"
+
+
+def _why(e: Any, secret: bool) -> str:
+    """Why one field failed. A secret field's value is never shown: pydantic's own messages do not
+    quote the input, but a validator's ``value_error`` may, so those are replaced."""
+    if e["type"] == "extra_forbidden":
+        return "unknown key" + _suggest(tuple(e["loc"]))
+    if secret and e["type"] in ("value_error", "assertion_error"):
+        return "invalid value (not shown: a secret field)"
+    why = str(e["msg"]).removeprefix("Value error, ")
+    number = e.get("input")
+    if e["type"] == "string_type" and isinstance(number, (int, float)) and not isinstance(number, bool):
+        why += " (YAML read a number: quote it)" if secret else f" (got {number!r}: quote it in YAML, e.g. \"{number}\")"
+    return why
+
+
+def _format_error(err: ValidationError, source: str, data: dict[str, Any], inventory: str | None) -> ParamsError:
+    """One (field, why) per error, every one of them; secret values never appear."""
+    problems: list[tuple[str, str]] = []
+    crossed = False
+    for e in err.errors():
+        if e["type"] == "params_cross":
+            crossed = True
+            problems.extend(e["ctx"]["problems"])
+            continue
+        loc = tuple(e["loc"])
+        why = _why(e, _is_secretish([str(p) for p in loc if not isinstance(p, int)]))
+        if inventory and loc[:1] == ("hosts",):
+            why += f" (from inventory {inventory})"
+        problems.append((_field_name(loc, data), why))
+    if not crossed:  # the model validator did not run: check what spans fields on the raw data too
+        problems.extend(cross_problems(data))
+    redactor = Redactor(_raw_secrets(data))
+    problems = [(redactor.redact(f), redactor.redact(w)) for f, w in dict.fromkeys(problems)]
+    return ParamsError(source, problems[0][0], problems[0][1], problems[1:])
+
+
+def _resolved(base: Path, value: str, source: str, field: str) -> str:
+    try:
+        return str((base / Path(value).expanduser()).resolve())
+    except (ValueError, OSError, RuntimeError) as exc:
+        raise ParamsError(source, field, f"not a usable path ({type(exc).__name__})") from None
 
 
 def load_params(path: Path | str | None = None, overrides: list[str] | None = None) -> Params:
     """Load, override, resolve the inventory and validate. Touches no host."""
-    file = (Path(path).expanduser() if path else DEFAULT_PARAMS).resolve()
-    source = str(file)
-    if not file.exists():
-        raise ParamsError(source, "<file>", "parameter file not found")
+    source = str(path) if path else str(DEFAULT_PARAMS)
     try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ParamsError(source, "<file>", f"invalid YAML: {exc}") from exc
+        file = (Path(path).expanduser() if path else DEFAULT_PARAMS).resolve()
+        source = str(file)
+        data = load_yaml(read_text(file, "parameter file"))
+    except FileProblem as exc:
+        raise ParamsError(source, "<file>", str(exc)) from None
+    except (ValueError, OSError, RuntimeError) as exc:
+        raise ParamsError(source, "<file>", f"not a usable path ({type(exc).__name__})") from None
+    data = {} if data is None else data
     if not isinstance(data, dict):
         raise ParamsError(source, "<root>", "expected a mapping of parameters")
     for spec in overrides or []:
-        apply_override(data, spec, f"{source} (--set {spec.partition('=')[0]})")
+        apply_override(data, spec, f"{source} (--set {_set_key(spec)})")
     base = file.parent
     # relative paths in the file are relative to the file
-    for key in ("inventory",):
-        if isinstance(data.get(key), str):
-            data[key] = str((base / Path(data[key]).expanduser()).resolve())
+    if isinstance(data.get("inventory"), str) and data["inventory"]:
+        data["inventory"] = _resolved(base, data["inventory"], source, "inventory")
     for section, key in (("ssh", "known_hosts"), ("kube", "kubeconfig")):
         node = data.get(section)
         if isinstance(node, dict) and isinstance(node.get(key), str):
-            node[key] = str((base / Path(node[key]).expanduser()).resolve())
-    if data.get("inventory"):
+            node[key] = _resolved(base, node[key], source, f"{section}.{key}")
+    inventory = data.get("inventory") if isinstance(data.get("inventory"), str) else None
+    if inventory:
         if data.get("hosts"):
             raise ParamsError(source, "inventory", "give either hosts or inventory, not both")
         try:
-            data["hosts"] = load_ansible_inventory(Path(data["inventory"]))
+            data["hosts"] = load_ansible_inventory(Path(inventory))
         except InventoryError as exc:
-            raise ParamsError(source, "inventory", str(exc)) from exc
-    for host in data.get("hosts") or []:
+            raise ParamsError(source, "inventory", exc.problems[0],
+                              [("inventory", p) for p in exc.problems[1:]]) from None
+    for i, host in enumerate(typed_part(data, "hosts", list)):
         if isinstance(host, dict) and isinstance(host.get("key"), str):
-            host["key"] = str((base / Path(host["key"]).expanduser()).resolve())
+            host["key"] = _resolved(base, host["key"], source, f"hosts.{i}.key")
     try:
         params = Params.model_validate(data)
     except ValidationError as exc:
-        raise _format_error(exc, source) from None
+        raise _format_error(exc, source, data, inventory) from None
     params._source = source
     return params
 

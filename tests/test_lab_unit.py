@@ -104,6 +104,7 @@ def test_inventory_loads_through_params(tmp_path: Path) -> None:
              {"hostname": "t-w1", "ip": "10.77.5.12", "roles": ["worker"]},
              {"hostname": "t-w2", "ip": "10.77.5.13", "roles": ["worker"]}]
     key = tmp_path / "id_ed25519"
+    key.write_text("not a key: the loader only checks that the key file exists")
     write_inventory(tmp_path / "inventory.yaml", inventory_data(nodes, key))
     (tmp_path / "known_hosts").write_text("")
     (tmp_path / "p.yaml").write_text("cluster_name: t\ninventory: inventory.yaml\nssh:\n  known_hosts: known_hosts\n")

@@ -49,14 +49,29 @@ def test_set_overrides_are_typed_by_schema(tmp_path: Path) -> None:
 
 def test_confirm_requires_apply_and_cluster_name(tmp_path: Path) -> None:
     p = write(tmp_path, "cluster_name: prod\n")
-    assert not load_params(p, ["confirm=prod"]).confirmed
-    assert not load_params(p, ["mode=apply", "confirm=lab"]).confirmed
+    assert not load_params(p, ["confirm=prod"]).confirmed  # allowed with plan, and unused
     assert load_params(p, ["mode=apply", "confirm=prod"]).confirmed
+
+
+def test_wrong_confirm_is_an_error(tmp_path: Path) -> None:
+    """Before: a confirm naming another cluster was silently ignored."""
+    p = write(tmp_path, "cluster_name: prod\n")
+    for mode in ("apply", "plan"):
+        with pytest.raises(ParamsError) as err:
+            load_params(p, [f"mode={mode}", "confirm=lab"])
+        assert err.value.field == "confirm"
+        assert "confirm 'lab' does not match cluster_name 'prod'" in str(err.value)
+
+
+def known_hosts(tmp_path: Path) -> Path:
+    kh = tmp_path / "known_hosts"
+    kh.write_text("")
+    return kh
 
 
 def test_seed_ansible_inventory(tmp_path: Path, fixtures: Path) -> None:
     inv = fixtures / "inventory" / "seed-k8s.ini"
-    p = write(tmp_path, f"cluster_name: prod\ninventory: {inv}\n")
+    p = write(tmp_path, f"cluster_name: prod\ninventory: {inv}\nssh: {{known_hosts: {known_hosts(tmp_path)}}}\n")
     hosts = {h.name: h for h in load_params(p).hosts}
     assert hosts["k8s-m1"].address == "192.168.13.134" and hosts["k8s-m1"].port == 65422
     assert hosts["k8s-m1"].roles == ["control-plane", "worker", "etcd"]
@@ -66,7 +81,7 @@ def test_seed_ansible_inventory(tmp_path: Path, fixtures: Path) -> None:
 
 def test_kubespray_yaml_inventory(tmp_path: Path, fixtures: Path) -> None:
     inv = fixtures / "inventory" / "kubespray.yaml"
-    p = write(tmp_path, f"cluster_name: prod\ninventory: {inv}\n")
+    p = write(tmp_path, f"cluster_name: prod\ninventory: {inv}\nssh: {{known_hosts: {known_hosts(tmp_path)}}}\n")
     params = load_params(p)
     hosts = {h.name: h for h in params.hosts}
     assert hosts["node1"].roles == ["control-plane", "etcd"]
@@ -95,8 +110,13 @@ def test_schema_file_is_current() -> None:
     assert on_disk == schema_json(), "parameters/schema.json is stale: run `runbooks schema --write`"
 
 
-def test_example_parameter_files_validate(fixtures: Path) -> None:
+def test_example_parameter_files_validate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The examples use ~/.ssh/known_hosts, which must exist: give them a home that has one."""
     from runbooks_lib.params import PROJECT_ROOT
+
+    (tmp_path / ".ssh").mkdir()
+    known_hosts(tmp_path / ".ssh")
+    monkeypatch.setenv("HOME", str(tmp_path))
 
     for example in sorted((PROJECT_ROOT / "parameters").glob("example-*.yaml")):
         params = load_params(example)
@@ -109,3 +129,9 @@ def test_relative_paths_resolve_against_the_file(tmp_path: Path) -> None:
     assert params.ssh.known_hosts == str(tmp_path / "kh")
     assert params.kube.kubeconfig == str(tmp_path / "sub" / "kc")
     assert load_params(write(tmp_path, "cluster_name: x\n")).kube.kubeconfig.endswith("/.kube/config")
+
+
+def test_set_entry_of_a_mapping_is_typed_by_its_value_type(tmp_path: Path) -> None:
+    """Before: `--set secrets.registry=8675309` became the int 8675309 and failed as "not a string"."""
+    p = write(tmp_path, "cluster_name: prod\n")
+    assert load_params(p, ["secrets.registry=8675309"]).secrets == {"registry": "8675309"}
