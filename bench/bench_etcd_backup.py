@@ -70,7 +70,7 @@ def measure(t: Transport, target: n.Target, s: Settings, rounds: int) -> None:
     def chapter() -> None:
         nonlocal last
         c0 = time.monotonic()
-        pf = n.preflight(t, target, s, space_dir=s.remote_dir)
+        pf = n.preflight(t, target, s, space_dir=s.remote_dir, create=True)  # as apply does
         assert pf.free_bytes is not None
         rows = n.space_rows(int(pf.status.db_size * s.free_space_factor), {"node": pf.free_bytes})
         assert all(r[2] == "pass" for r in rows), rows

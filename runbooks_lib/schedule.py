@@ -4,8 +4,14 @@
 
 * systemd (default): ``runbooks-<chapter>.service`` (oneshot: ``runbooks run <chapter> -p FILE -q``;
   a failed check fails the unit, so OnFailure=/monitoring sees it) and ``runbooks-<chapter>.timer``
-  (``OnCalendar=`` converted from the cron expression, ``Persistent=true``). Written to
+  (``OnCalendar=`` converted from the cron expression, in UTC, ``Persistent=true``). Written to
   /etc/systemd/system and enabled unless ``--dry-run`` prints them.
+* The mode that makes the schedule useful (:data:`SCHEDULED_MODE`): etcd-backup runs in apply with
+  ``confirm=<cluster>`` (a plan run takes no snapshot; retention deletes need confirm), and the unit's
+  Description says so; every other chapter runs in plan (a report of drift, nothing changed).
+  A parameter file that asks for an etcd restore is refused: a timer must never restore.
+* Refused with exit 2: a cron expression that is malformed or never fires (``0 0 31 2 *``), checked
+  by :func:`cron_to_oncalendar` and ``systemd-analyze calendar`` where present; a chapter not built.
 * ``--kubernetes``: a CronJob that runs the same command (papermill inside ``runbooks run``) in
   the k8s-runbooks image on a control-plane node (nodeSelector + tolerations, hostNetwork,
   hostPath mounts for etcd's certificates, the backup directory and the reports).
@@ -34,6 +40,13 @@ _MACROS = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 
 _FIELDS = [("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 7)]
 
 
+#: chapters scheduled in apply (with confirm=<cluster>), and what that does; the others run in plan
+SCHEDULED_MODE = {
+    "etcd-backup": "apply with confirm: takes, verifies, ships and drills a snapshot; retention deletes",
+}
+_MONTH_DAYS = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+
+
 class ScheduleError(ValueError):
     """A cron expression systemd cannot express, or bad arguments."""
 
@@ -57,9 +70,9 @@ def _expand(field: str, index: int) -> list[int] | None:
     values: set[int] = set()
     for part in field.split(","):
         rng, _, step_s = part.partition("/")
+        if step_s and (not step_s.isdigit() or int(step_s) < 1):
+            raise ScheduleError(f"cron {name}: bad step in {part!r} (a positive number after /)")
         step = int(step_s) if step_s else 1
-        if step_s and (not step_s.isdigit() or step < 1):
-            raise ScheduleError(f"cron {name}: bad step in {part!r}")
         if rng == "*":
             a, b = low, (6 if index == 4 else high)
         elif "-" in rng:
@@ -105,20 +118,47 @@ def cron_to_oncalendar(expr: str) -> str:
     if dom is not None and dow is not None:
         raise ScheduleError("cron ORs day-of-month and day-of-week when both are restricted; systemd cannot "
                             "express that in one OnCalendar: restrict only one of them")
+    if dom is not None and not any(d <= _MONTH_DAYS[m - 1] for m in (month or range(1, 13)) for d in dom):
+        raise ScheduleError(f"cron expression {expr!r} never fires: no month it names has day "
+                            f"{', '.join(map(str, dom))}")
     dow_part = ""
     if dow is not None:
         monday_first = sorted((d + 6) % 7 for d in dow)  # 0 = Mon .. 6 = Sun
         names = _join(monday_first, 1).split(",")
         dow_part = ",".join("..".join(_DOW[(int(x) + 1) % 7] for x in n.split("..")) for n in names) + " "
-    return (f"{dow_part}*-{_join(month)}-{_join(dom)} {_join(hour)}:{_join(minute)}:00")
+    return f"{dow_part}*-{_join(month)}-{_join(dom)} {_join(hour)}:{_join(minute)}:00 UTC"
+
+
+def check_calendar(calendar: str, timeout_s: float = 30.0) -> None:
+    """``systemd-analyze calendar`` must accept ``calendar`` and find a next elapse (skipped when absent)."""
+    tool = shutil.which("systemd-analyze")
+    if tool is None:
+        return
+    res = subprocess.run([tool, "calendar", calendar], capture_output=True, text=True, timeout=timeout_s)
+    out = (res.stdout + res.stderr).strip()
+    if res.returncode != 0 or "Next elapse: never" in out:
+        raise ScheduleError(f"systemd-analyze calendar {calendar!r}: " + (out.splitlines()[-1] if out else
+                                                                         f"exit {res.returncode}"))
 
 
 def unit_name(chapter: str) -> str:
     return f"runbooks-{re.sub(r'[^a-z0-9-]', '-', chapter.lower())}"
 
 
-def _command(runbooks: str, chapter: str, params_file: str, extra: list[str] | None, out: str | None) -> list[str]:
-    cmd = [runbooks, "run", chapter, "-p", params_file, "-q"]
+def mode_args(chapter: str, cluster: str | None) -> list[str]:
+    """``--mode apply --set confirm=<cluster>`` for a chapter in :data:`SCHEDULED_MODE`, else nothing (plan)."""
+    if chapter in SCHEDULED_MODE and cluster:
+        return ["--mode", "apply", "--set", f"confirm={cluster}"]
+    return []
+
+
+def mode_text(chapter: str) -> str:
+    return SCHEDULED_MODE.get(chapter, "plan: reports drift, changes nothing")
+
+
+def _command(runbooks: str, chapter: str, params_file: str, extra: list[str] | None, out: str | None,
+             cluster: str | None = None) -> list[str]:
+    cmd = [runbooks, "run", chapter, "-p", params_file, "-q", *mode_args(chapter, cluster)]
     if out:
         cmd += ["--out", out]
     return cmd + list(extra or [])
@@ -126,18 +166,22 @@ def _command(runbooks: str, chapter: str, params_file: str, extra: list[str] | N
 
 def render_systemd(chapter: str, params_file: str | Path, cron: str, *, runbooks: str | None = None,
                    workdir: str | Path | None = None, user: str | None = None, out: str | None = None,
-                   extra_args: list[str] | None = None, timeout_s: int = 3600) -> dict[str, str]:
-    """{"runbooks-<chapter>.service": text, "runbooks-<chapter>.timer": text} for ``cron``."""
+                   extra_args: list[str] | None = None, timeout_s: int = 3600,
+                   cluster: str | None = None) -> dict[str, str]:
+    """{"runbooks-<chapter>.service": text, "runbooks-<chapter>.timer": text} for ``cron`` (UTC).
+
+    ``cluster``: the parameter file's cluster_name, for the confirm of chapters scheduled in apply."""
     calendar = cron_to_oncalendar(cron)
     name = unit_name(chapter)
     runbooks = runbooks or shutil.which("runbooks") or str(Path(sys.executable).with_name("runbooks"))
     params = str(Path(params_file).expanduser().resolve())
     wd = str(Path(workdir).resolve()) if workdir else str(Path(params).parent)
-    cmd = shlex.join(_command(runbooks, chapter, params, extra_args, out))
+    cmd = shlex.join(_command(runbooks, chapter, params, extra_args, out, cluster))
+    mode = mode_text(chapter) if cluster or chapter not in SCHEDULED_MODE else "plan"
     service = (
         "# written by `runbooks schedule`\n"
         "[Unit]\n"
-        f"Description=k8s-runbooks: {chapter} (headless run, HTML/JSON report)\n"
+        f"Description=k8s-runbooks: {chapter} (headless run in {mode}; HTML/JSON report)\n"
         "Wants=network-online.target\nAfter=network-online.target\n\n"
         "[Service]\n"
         "Type=oneshot\n"
@@ -151,7 +195,7 @@ def render_systemd(chapter: str, params_file: str | Path, cron: str, *, runbooks
     timer = (
         "# written by `runbooks schedule`\n"
         "[Unit]\n"
-        f"Description=k8s-runbooks: {chapter} on schedule ({cron})\n\n"
+        f"Description=k8s-runbooks: {chapter} on schedule ({cron} UTC; {mode.split(':')[0]})\n\n"
         "[Timer]\n"
         f"OnCalendar={calendar}\n"
         "Persistent=true\n"
@@ -202,7 +246,7 @@ def render_cronjob(chapter: str, params_file: str | Path, cron: str, *, image: s
                    params_configmap: str | None = None, ssh_secret: str | None = None,
                    pki_dir: str = "/etc/kubernetes/pki/etcd", backup_dir: str = "/var/backups/etcd",
                    reports_dir: str = "/var/lib/runbooks/reports", deadline_s: int = 3600,
-                   time_zone: str = "Etc/UTC") -> dict[str, Any]:
+                   time_zone: str = "Etc/UTC", cluster: str | None = None) -> dict[str, Any]:
     """A batch/v1 CronJob running ``runbooks run <chapter>`` (papermill) on a control-plane node.
 
     The parameter file comes from a ConfigMap (key ``params.yaml``), the SSH key and known_hosts
@@ -212,8 +256,10 @@ def render_cronjob(chapter: str, params_file: str | Path, cron: str, *, image: s
     cm = params_configmap or f"{base}-params"
     secret = ssh_secret or f"{base}-ssh"
     params_name = Path(params_file).name
-    cmd = ["runbooks", "run", chapter, "-p", f"/etc/runbooks/{params_name}", "-q", "--out", "/reports"]
+    cmd = ["runbooks", "run", chapter, "-p", f"/etc/runbooks/{params_name}", "-q", *mode_args(chapter, cluster),
+           "--out", "/reports"]
     labels = {"app.kubernetes.io/name": "k8s-runbooks", "app.kubernetes.io/component": chapter}
+    annotations = {"runbooks.k8s/mode": mode_text(chapter) if cluster or chapter not in SCHEDULED_MODE else "plan"}
     container = {
         "name": "runbooks",
         "image": image,
@@ -251,7 +297,7 @@ def render_cronjob(chapter: str, params_file: str | Path, cron: str, *, image: s
     return {
         "apiVersion": "batch/v1",
         "kind": "CronJob",
-        "metadata": {"name": base, "namespace": namespace, "labels": dict(labels)},
+        "metadata": {"name": base, "namespace": namespace, "labels": dict(labels), "annotations": annotations},
         "spec": {
             "schedule": _MACROS.get(cron.strip().lower(), cron.strip()),
             "timeZone": time_zone,
@@ -287,19 +333,28 @@ def _cmd_schedule(args: argparse.Namespace) -> int:
     except KeyError as exc:
         print(exc.args[0], file=sys.stderr)
         return 2
+    if not ch.built:
+        print(f"schedule: chapter {ch.name} is not built yet ({ch.notebook.name} does not exist)", file=sys.stderr)
+        return 2
     params_file = Path(args.params or DEFAULT_PARAMS)
     try:
         params = load_params(params_file, [])
     except ParamsError as exc:
         print(f"invalid parameters: {exc}", file=sys.stderr)
         return 2
+    if ch.name == "etcd-backup" and params.etcd_backup.restore.enabled:
+        print(f"schedule: {params_file} has etcd_backup.restore.enabled: true; a scheduled run must never "
+              "restore etcd: use a parameter file without it", file=sys.stderr)
+        return 2
     try:
+        check_calendar(cron_to_oncalendar(args.cron))
         if args.kubernetes:
-            manifest = render_cronjob(ch.name, params_file, args.cron, image=args.image, namespace=args.namespace)
+            manifest = render_cronjob(ch.name, params_file, args.cron, image=args.image, namespace=args.namespace,
+                                      cluster=params.cluster_name)
             validate_cronjob(manifest, params.kubernetes_version)
             print(yaml.safe_dump(manifest, sort_keys=False), end="")
             return 0
-        units = render_systemd(ch.name, params_file, args.cron, out=args.out)
+        units = render_systemd(ch.name, params_file, args.cron, out=args.out, cluster=params.cluster_name)
     except ScheduleError as exc:
         print(f"schedule: {exc}", file=sys.stderr)
         return 2
@@ -321,7 +376,8 @@ def add_schedule_parser(sub: Any) -> None:
     """``runbooks schedule CHAPTER --cron EXPR -p FILE [--dry-run] [--kubernetes]``."""
     p = sub.add_parser("schedule", help="run a chapter on a schedule (systemd timer or Kubernetes CronJob)")
     p.add_argument("chapter", help="chapter name or number, e.g. etcd-backup")
-    p.add_argument("--cron", required=True, help='cron expression, e.g. "0 2 * * *" (UTC)')
+    p.add_argument("--cron", required=True, help='cron expression in UTC, e.g. "0 2 * * *" (the timer says '
+                   "OnCalendar=... UTC; the CronJob timeZone: Etc/UTC); etcd-backup runs in apply with confirm")
     p.add_argument("-p", "--params", help="parameter file the scheduled run uses")
     p.add_argument("--dry-run", action="store_true", help="print the units instead of installing them")
     p.add_argument("--kubernetes", action="store_true", help="print a CronJob manifest instead")

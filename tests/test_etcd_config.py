@@ -11,6 +11,7 @@ from runbooks_lib.chapters.etcd_backup import config as c
 F = Path(__file__).parent / "fixtures" / "etcd"
 
 
+@pytest.mark.written_fixture
 def test_kubeadm_manifest_single_member() -> None:
     cfg = c.parse_manifest((F / "manifests" / "kubeadm-1.30-single.yaml").read_text())
     assert cfg.kind == "manifest"
@@ -23,6 +24,7 @@ def test_kubeadm_manifest_single_member() -> None:
     assert cfg.initial_cluster == {"k8s-master1": "https://192.168.13.137:2380"}
 
 
+@pytest.mark.written_fixture
 def test_kubeadm_manifest_joined_member() -> None:
     cfg = c.parse_manifest((F / "manifests" / "kubeadm-1.30-member3.yaml").read_text())
     assert cfg.name == "k8s-master3"
@@ -30,6 +32,7 @@ def test_kubeadm_manifest_joined_member() -> None:
     assert list(cfg.initial_cluster) == ["k8s-master1", "k8s-master2", "k8s-master3"]
 
 
+@pytest.mark.written_fixture
 def test_repoint_manifest_changes_only_the_data_hostpath() -> None:
     text = (F / "manifests" / "kubeadm-1.30-single.yaml").read_text()
     out = c.repoint_manifest(text, "/var/lib/etcd-restore-20250101T000000Z")
@@ -74,6 +77,7 @@ def test_debian_packaged_unit_with_environment() -> None:
     assert cfg.data_dir == "/var/lib/etcd/default"
 
 
+@pytest.mark.written_fixture
 def test_rocky_unit_with_environment_file_from_the_seed() -> None:
     unit = (F / "rocky-etcd.unit.txt").read_text()
     env = (F / "rocky-etcd.conf").read_text()

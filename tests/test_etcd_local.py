@@ -1,4 +1,5 @@
-"""The backup steps for real against an etcd with client TLS on 127.0.0.1 (LocalTransport).
+"""The backup steps for real against an etcd with client TLS on 127.0.0.1 (LocalTransport): save, verify,
+drill, backup locations and retention, interrupted saves.
 
 Each module run starts its own etcd 3.4 (certs made with cryptography, free loopback ports, a
 temp dir) and always stops it.
@@ -8,8 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import os
 import shutil
+import signal
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +22,8 @@ import pytest
 
 from runbooks_lib.chapters.etcd_backup import node as n
 from runbooks_lib.chapters.etcd_backup import retention as r
+from runbooks_lib.chapters.etcd_backup import store
+from runbooks_lib.chapters.etcd_backup.etcdctl import save_script, save_state_dir
 from runbooks_lib.chapters.etcd_backup.localetcd import LocalEtcd, free_port
 from runbooks_lib.evidence import Recorder
 from runbooks_lib.transport import LocalTransport
@@ -162,10 +169,32 @@ def test_an_existing_snapshot_name_is_never_overwritten(etcd: LocalEtcd, t: Loca
 def test_preflight_reads_free_space_and_creates_the_directory_0700(etcd: LocalEtcd, t: LocalTransport) -> None:
     d = etcd.root / "pf" / "new"
     s = etcd.settings(remote_dir=str(d))
-    pf = n.preflight(t, n.discover(t, s), s, space_dir=str(d))
+    pf = n.preflight(t, n.discover(t, s), s, space_dir=str(d))  # plan: reads the nearest parent, creates nothing
+    assert not (etcd.root / "pf").exists()
+    assert pf.free_bytes is not None and abs(pf.free_bytes - shutil.disk_usage(etcd.root).free) < 1 << 26
+    pf = n.preflight(t, n.discover(t, s), s, space_dir=str(d), create=True)
     assert d.is_dir() and d.stat().st_mode & 0o777 == 0o700
     assert pf.free_bytes is not None and abs(pf.free_bytes - shutil.disk_usage(d).free) < 1 << 26
     assert pf.status.db_size > 0
+
+
+def test_an_existing_directory_keeps_its_mode(etcd: LocalEtcd, t: LocalTransport, tmp_path: Path) -> None:
+    """Issue 18.7: only directories the chapter creates are chmod'ed (remote_dir=/tmp made the node's /tmp 0700)."""
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    shared.chmod(0o1777)
+    s = etcd.settings(remote_dir=str(shared))
+    n.preflight(t, n.discover(t, s), s, space_dir=str(shared), create=True)
+    n.free_bytes(t, str(shared), create=True)
+    _backup(t, etcd, s)
+    assert shared.stat().st_mode & 0o7777 == 0o1777
+    local = tmp_path / "runner"
+    local.mkdir()
+    local.chmod(0o755)
+    assert "0755" in (n.ensure_local_dir(local) or "")
+    assert local.stat().st_mode & 0o777 == 0o755
+    new = tmp_path / "runner-new" / "copies"
+    assert n.ensure_local_dir(new) is None and new.stat().st_mode & 0o777 == 0o700
 
 
 @pytest.mark.parametrize(("change", "cause", "status"), [
@@ -219,7 +248,11 @@ def test_retention_n3_after_five_runs_keeps_the_three_newest(etcd: LocalEtcd, t:
         assert v.ok
         n.write_sidecar(t, snap.path, n.sidecar(snap, v))
         names.append(snap.name)
-    kept = n.apply_retention_remote(t, s.remote_dir, s)
+    loc = store.NodeDir(t, s.remote_dir, s)
+    looked = store.review(loc, s, dt.datetime.now(dt.UTC))  # plan: nothing deleted
+    assert sorted(x.name for x in looked.plan.delete) == sorted(names[:2]) and not looked.deleted
+    assert len([p for p in Path(s.remote_dir).iterdir() if r.snapshot_time(p.name)]) == 5
+    kept = store.review(loc, s, dt.datetime.now(dt.UTC), delete=True)
     assert sorted(kept.deleted) == sorted(names[:2])
     left = sorted(p.name for p in Path(s.remote_dir).iterdir() if r.snapshot_time(p.name))
     assert left == sorted(names[2:])
@@ -241,3 +274,151 @@ def test_gzip_copy(etcd: LocalEtcd, t: LocalTransport) -> None:
     assert gz.endswith(".db.gz") and sha == n.sha256_file(Path(gz))
     assert r.snapshot_time(Path(gz).name) is not None
     assert os.system(f"gzip -t {gz}") == 0
+
+
+# ----------------------------------------------------------------------------- backup locations (store)
+# retention re-checks what it keeps, never deletes protected snapshots, reports and cleans interrupted
+# saves; an interrupted save (SIGTERM, or the runner's channel closing) leaves no .part behind
+
+NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+def _snapshots(t: LocalTransport, e: LocalEtcd, s: object, count: int) -> list[str]:
+    """``count`` verified snapshots with sidecars, one minute apart (oldest first)."""
+    target = n.discover(t, s)  # type: ignore[arg-type]
+    names = []
+    for i in range(count):
+        snap = n.save(t, target, s, "local", NOW - dt.timedelta(minutes=count - i))  # type: ignore[arg-type]
+        v = n.verify(t, target, snap.path, s, known=snap.stream, inline=snap.inline)  # type: ignore[arg-type]
+        assert v.ok, v.problems
+        n.write_sidecar(t, snap.path, n.sidecar(snap, v))
+        names.append(snap.name)
+    return names
+
+
+def _flip(path: Path, offset: int) -> None:
+    """Corrupt one byte in place (size unchanged): what bit rot or a bad disk does after the sidecar was written."""
+    with path.open("r+b") as fh:
+        fh.seek(offset)
+        b = fh.read(1)
+        fh.seek(offset)
+        fh.write(bytes([b[0] ^ 0xFF]))
+
+
+def test_retention_rechecks_kept_snapshots_before_deleting(etcd: LocalEtcd, t: LocalTransport) -> None:
+    """Issue 11.3a: a snapshot corrupted after its sidecar said verified is not kept as good while good ones go."""
+    d = etcd.root / "recheck"
+    s = etcd.settings(remote_dir=str(d), retention={"policy": "count", "keep": 3})
+    names = _snapshots(t, etcd, s, 5)
+    _flip(d / names[4], 4096)  # the newest: same size, other bytes
+    (d / names[3]).write_bytes((d / names[3]).read_bytes()[:-100])  # the next one: truncated
+    target = n.discover(t, s)
+    loc = store.NodeDir(t, str(d), s, target.status_argv)
+    plan = store.review(loc, s, NOW)
+    assert set(plan.bad) == {names[4], names[3]}
+    assert "sha256" in plan.bad[names[4]] and "size" in plan.bad[names[3]]
+    assert [x.name for x in plan.plan.keep] == [names[2], names[1], names[0]]
+    assert not plan.plan.delete and not plan.deleted and (d / names[4]).exists()  # plan touches nothing
+    assert plan.checked[names[2]] == "full"
+    done = store.review(loc, s, NOW, delete=True, tidy=True)
+    assert not done.deleted and set(done.moved) == {names[3], names[4]}
+    assert all("/corrupt/" in p and Path(p).exists() for p in done.moved.values())  # moved aside, never deleted
+    left = sorted(p.name for p in d.iterdir() if p.name.endswith(".db"))
+    assert left == sorted(names[:3])
+
+
+def test_full_check_of_the_newest_catches_a_bad_integrity_hash(etcd: LocalEtcd, t: LocalTransport) -> None:
+    d = etcd.root / "integrity"
+    s = etcd.settings(remote_dir=str(d), retention={"policy": "count", "keep": 1})
+    names = _snapshots(t, etcd, s, 2)
+    side = d / f"{names[1]}.json"
+    _flip(d / names[1], 100)
+    meta = json.loads(side.read_text())
+    meta["sha256"] = n.sha256_file(d / names[1])  # a sidecar rewritten to match: only etcd's own hash tells
+    side.write_text(json.dumps(meta))
+    r = store.review(store.NodeDir(t, str(d), s), s, NOW)
+    assert "integrity" in r.bad[names[1]] and [x.name for x in r.plan.keep] == [names[0]]
+    local = store.review(store.LocalDir(d), s, NOW)
+    assert "integrity" in local.bad[names[1]]
+
+
+def test_protected_snapshots_are_never_deleted(etcd: LocalEtcd, t: LocalTransport) -> None:
+    """Issue 11.2: the snapshot pinned for a restore and the pre-restore one stay whatever the count."""
+    d = etcd.root / "protect"
+    s = etcd.settings(remote_dir=str(d), retention={"policy": "count", "keep": 1})
+    names = _snapshots(t, etcd, s, 4)
+    r = store.review(store.NodeDir(t, str(d), s), s, NOW, {names[0]: "pinned for this run's restore"}, delete=True)
+    assert sorted(r.deleted) == sorted(names[1:3])
+    assert (d / names[0]).exists() and "pinned" in r.plan.reasons[names[0]]
+
+
+def test_interrupted_save_leftovers_reported_then_cleaned(etcd: LocalEtcd, t: LocalTransport) -> None:
+    d = etcd.root / "parts"
+    s = etcd.settings(remote_dir=str(d))
+    names = _snapshots(t, etcd, s, 1)
+    stale = d / "etcd-snapshot-local-20250101T000000Z.db.part"
+    stale.write_bytes(b"x" * 4096)
+    (d / ".etcd-snapshot-local-20250101T000000Z.db.save").mkdir()
+    live = d / "etcd-snapshot-local-20250101T000001Z.db.part"  # a save running now (its shell is alive)
+    live.write_bytes(b"y")
+    state = d / ".etcd-snapshot-local-20250101T000001Z.db.save"
+    state.mkdir()
+    (state / "sh").write_text(str(os.getpid()))
+    loc = store.NodeDir(t, str(d), s)
+    r = store.review(loc, s, NOW)
+    assert sorted(lo.name for lo in r.leftovers) == [".etcd-snapshot-local-20250101T000000Z.db.save", stale.name]
+    assert stale.exists() and not r.removed
+    r = store.review(loc, s, NOW, tidy=True)
+    assert not stale.exists() and not (d / ".etcd-snapshot-local-20250101T000000Z.db.save").exists()
+    assert live.exists() and state.exists() and (d / names[0]).exists()
+
+
+def _hung_save(etcd: LocalEtcd, d: Path) -> tuple[subprocess.Popen[bytes], Path]:
+    """A save whose etcd does not answer (SIGSTOP): etcdctl holds NAME.part open and waits."""
+    s = etcd.settings(remote_dir=str(d), timeouts={"dial_s": 30})
+    target = n.discover(LocalTransport("local", recorder=Recorder()), s)
+    path = d / "etcd-snapshot-local-20250101T000000Z.db"
+    argv = target.client.argv("snapshot", "save", str(path), timeout_s=60)
+    assert etcd.proc is not None
+    os.kill(etcd.proc.pid, signal.SIGSTOP)
+    proc = subprocess.Popen(["sh", "-c", save_script(str(path), argv, 60, target.status_argv(str(path)))],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 10
+    while not Path(f"{path}.part").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert Path(f"{path}.part").exists() and Path(save_state_dir(str(path))).is_dir()
+    return proc, path
+
+
+def _etcdctl_gone(path: Path) -> bool:
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                if str(path).encode() in (p / "cmdline").read_bytes():
+                    return False
+            except OSError:
+                continue
+    return True
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "channel closed"])
+def test_interrupted_save_leaves_nothing(etcd: LocalEtcd, tmp_path: Path, how: str) -> None:
+    """Issue 18.4: SIGTERM (systemd stop, timeout, the transport's kill) or the runner's channel dropping
+    mid-save: etcdctl is stopped and neither NAME.part nor the save's state dir is left."""
+    proc, path = _hung_save(etcd, tmp_path / how.replace(" ", "-"))
+    try:
+        if how == "SIGTERM":
+            os.killpg(proc.pid, signal.SIGTERM)
+        else:
+            assert proc.stdout is not None
+            proc.stdout.close()  # the reader of the command's stdout is gone, as when sshd drops the channel
+        rc = proc.wait(timeout=15)
+    finally:
+        assert etcd.proc is not None
+        os.kill(etcd.proc.pid, signal.SIGCONT)
+    assert rc == (143 if how == "SIGTERM" else 6)
+    deadline = time.monotonic() + 5
+    while not _etcdctl_gone(path) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not Path(f"{path}.part").exists() and not Path(save_state_dir(str(path))).exists()
+    assert not path.exists() and _etcdctl_gone(path)

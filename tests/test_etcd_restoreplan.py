@@ -28,6 +28,7 @@ def members() -> list[rp.Member]:
     return out
 
 
+@pytest.mark.written_fixture
 def test_kubeadm_plan_order_and_per_member_flags() -> None:
     ms = members()
     steps = rp.plan_kubeadm(ms, ARGV, "etcdctl", "/var/lib/etcd-restore-X", "tok-1", "STAMP")

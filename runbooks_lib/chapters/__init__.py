@@ -46,8 +46,9 @@ CHAPTERS = [
     Chapter(7, "etcd-backup", "etcd snapshot, verify, ship, retain, restore drill, restore; scheduled",
             plan_does="reads etcd's health and the existing snapshots, shows what a backup and retention "
             "would do; writes and deletes nothing",
-            apply_does="takes, verifies and ships a new snapshot (additive) and drills a restore in a "
-            "throwaway etcd; with confirm: retention deletes and the restore"),
+            apply_does="takes, verifies and ships a new snapshot (additive), drills a restore in a "
+            "throwaway etcd, moves snapshots that fail their re-check to corrupt/ and removes interrupted "
+            "saves' .part files; with confirm: retention deletes and the restore"),
 ]
 
 

@@ -15,7 +15,8 @@ from ...transport import TargetUnreachable, Transport
 from . import config as cfgmod
 from . import node as bk
 from . import restoreplan as rs
-from .retention import SUFFIXES
+from . import store
+from .retention import SUFFIXES, snapshot_time
 from .settings import Settings
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -96,6 +97,7 @@ class BackupResult:
     shipped: str | None = None  # the file shipped (the .db or its .gz)
     shipped_sha256: str | None = None
     copies: list[bk.Copy] = field(default_factory=list)
+    kind: str = "backup"  # or "pre-restore": the safety snapshot taken before a restore
     timings: dict[str, float] = field(default_factory=dict)
     figures: dict[str, Any] = field(default_factory=dict)
 
@@ -109,14 +111,23 @@ class BackupResult:
         return pd.DataFrame([{"figure": k, "value": v} for k, v in self.figures.items()])
 
 
-def backup(run: Run, target: bk.Target) -> BackupResult:
-    """Preflight, free space, snapshot save, verify (status, sha256, integrity), gzip, ship, check copies."""
+def _apply(run: Run) -> bool:
+    return run.params.mode == "apply"
+
+
+def backup(run: Run, target: bk.Target, pre_restore: bool = False) -> BackupResult:
+    """Preflight, free space; in apply: snapshot save, verify (status, sha256, integrity), gzip, ship, check copies.
+
+    Plan writes nothing (no directory is created): it reports etcd's health, the free space, and what apply would
+    take (drift). ``pre_restore``: the safety snapshot of the current state taken before a restore.
+    """
     s = settings(run)
     t = run.transport(target.node)
-    res = BackupResult(target)
+    apply = _apply(run)
+    res = BackupResult(target, kind="pre-restore" if pre_restore else "backup")
     with run.recorder.in_step("preflight"):
         try:
-            pf = bk.preflight(t, target, s, space_dir=s.remote_dir)  # + df of the backup dir: one command
+            pf = bk.preflight(t, target, s, space_dir=s.remote_dir, create=apply)  # + df: one command
         except (bk.EtcdError, TargetUnreachable) as exc:
             _fail(run, "etcd reachable over TLS", target.node, exc)
             return res
@@ -125,20 +136,24 @@ def backup(run: Run, target: bk.Target) -> BackupResult:
                   f"{st.endpoint}: etcd {st.version}, revision {st.revision}, db {st.db_size / 1e6:.1f} MB"
                   + (", leader" if st.is_leader else ""))
         res.figures.update({"etcd_version": st.version, "db_size_bytes": st.db_size})
+    ld = local_dir(run)
     with run.recorder.in_step("free space"):
         needed = int(st.db_size * s.free_space_factor) + (1 << 20)
         try:
             assert pf.free_bytes is not None  # asked for with space_dir
             avail = {f"{target.node}:{s.remote_dir}": pf.free_bytes}
-            ld = local_dir(run)
             if ld is not None:
                 import shutil
 
-                ld.mkdir(parents=True, exist_ok=True)
-                avail[f"local:{ld}"] = shutil.disk_usage(ld).free
+                if apply and (warning := bk.ensure_local_dir(ld)):
+                    run.check("runner copy directory", f"local:{ld}", "warn", warning)
+                probe = ld
+                while not probe.is_dir():
+                    probe = probe.parent
+                avail[f"local:{ld}"] = shutil.disk_usage(probe).free
             if s.copy_to_host:
                 avail[f"{s.copy_to_host}:{s.copy_to_dir}"] = bk.free_bytes(run.transport(s.copy_to_host),
-                                                                            s.copy_to_dir)
+                                                                            s.copy_to_dir, create=apply)
         except TargetUnreachable as exc:
             _fail(run, "free space before writing", exc.target, exc)
             return res
@@ -147,15 +162,25 @@ def backup(run: Run, target: bk.Target) -> BackupResult:
             run.check(*row)
         if any(r[2] != "pass" for r in rows):
             return res
-    with run.recorder.in_step("snapshot save"):
+    if not apply:
+        where = [f"local:{ld}"] if ld is not None else []
+        where += [f"{s.copy_to_host}:{s.copy_to_dir}"] if s.copy_to_host else []
+        run.check("snapshot", target.node, "drift",
+                  f"apply would take a snapshot into {target.node}:{s.remote_dir} (about {st.db_size / 1e6:.1f} MB), "
+                  "verify it" + (f", copy it to {', '.join(where)}" if where else "")
+                  + (" and drill a restore" if s.drill else "") + "; plan wrote nothing")
+        return res
+    with run.recorder.in_step("pre-restore snapshot" if pre_restore else "snapshot save"):
         try:
-            snap = bk.save(t, target, s, run.params.cluster_name)
+            snap = bk.save(t, target, s, run.params.cluster_name, label="pre-restore" if pre_restore else "")
         except (bk.EtcdError, TargetUnreachable) as exc:
             _fail(run, "snapshot saved", target.node, exc)
             return res
         res.snapshot = snap
         res.timings["save_s"] = round(snap.save_s, 3)
-        run.check("snapshot saved", target.node, "pass", f"{snap.path} in {snap.save_s:.2f}s")
+        run.check("pre-restore snapshot saved" if pre_restore else "snapshot saved", target.node, "changed",
+                  f"{snap.path} in {snap.save_s:.2f}s" + (": the current state, to undo the restore" if pre_restore
+                                                         else ""))
     with run.recorder.in_step("verify"):
         v = bk.verify(t, target, snap.path, s, count_source_keys=True, known=snap.stream, inline=snap.inline)
         res.verification = v
@@ -165,7 +190,7 @@ def backup(run: Run, target: bk.Target) -> BackupResult:
         if not v.ok or v.status is None:
             return res
         snap.source_keys_at_rev = v.source_keys
-        meta = bk.sidecar(snap, v, {"source_keys_at_revision": snap.source_keys_at_rev})
+        meta = bk.sidecar(snap, v, {"source_keys_at_revision": snap.source_keys_at_rev, "kind": res.kind})
         bk.write_sidecar(t, snap.path, meta)
         res.figures.update({
             "snapshot": snap.name, "node": target.node, "hash": v.status.hash_hex, "revision": v.status.revision,
@@ -184,7 +209,6 @@ def backup(run: Run, target: bk.Target) -> BackupResult:
     with run.recorder.in_step("ship"):
         t0 = time.monotonic()
         meta_shipped = dict(meta, sha256=sha)
-        ld = local_dir(run)
         staged: Path | None = None
         if ld is not None:
             try:
@@ -209,8 +233,11 @@ def backup(run: Run, target: bk.Target) -> BackupResult:
 
 
 def drill(run: Run, result: BackupResult) -> bk.Drill | None:
-    """The restore drill (unless drill: false): the proof that the snapshot can be restored."""
+    """The restore drill (apply, unless drill: false): the proof that the snapshot can be restored."""
     s = settings(run)
+    if not _apply(run):
+        run.check("restore drill", result.target.node, "n/a", "plan takes no snapshot; apply drills the one it takes")
+        return None
     if not result.verified or result.snapshot is None or result.verification is None:
         run.check("restore drill", result.target.node, "n/a", "no verified snapshot to drill")
         return None
@@ -233,7 +260,7 @@ def drill(run: Run, result: BackupResult) -> bk.Drill | None:
         result.figures["drill"] = "passed: the snapshot restores" if d.ok else "FAILED"
         if d.ok:
             meta = bk.sidecar(result.snapshot, result.verification,
-                              {"source_keys_at_revision": result.snapshot.source_keys_at_rev,
+                              {"source_keys_at_revision": result.snapshot.source_keys_at_rev, "kind": result.kind,
                                "drill": {"ok": True, "utc": bk._iso(bk._utc()), **d.figures}})
             bk.write_sidecar(t, result.snapshot.path, meta)
         if s.gzip:  # the .gz (already shipped) stays; the raw .db was only needed for the drill
@@ -244,42 +271,110 @@ def drill(run: Run, result: BackupResult) -> bk.Drill | None:
 # ----------------------------------------------------------------------------- retention
 
 
-def retain(run: Run, result: BackupResult | None = None) -> list[bk.Retained]:
-    """Apply the retention policy in every backup location; list kept and deleted files."""
+def locations(run: Run, target: bk.Target | None = None) -> list[store.Location]:
+    """Every backup location: the etcd node's remote_dir, the runner's local_dir, copy_to_host's directory."""
     s = settings(run)
-    node = result.target.node if result else node_name(run)
-    out: list[bk.Retained] = []
-    with run.recorder.in_step("retention"):
-        locations: list[tuple[str, Any]] = [("node", (run.transport(node), s.remote_dir))]
-        ld = local_dir(run)
-        if ld is not None:
-            locations.append(("local", ld))
-        if s.copy_to_host:
-            locations.append(("node", (run.transport(s.copy_to_host), s.copy_to_dir)))
-        for kind, where in locations:
-            try:
-                if kind == "local":
-                    r = bk.apply_retention_local(where, s)
-                else:
-                    r = bk.apply_retention_remote(where[0], where[1], s)
-            except (TargetUnreachable, OSError) as exc:
-                _fail(run, "retention", str(where), exc)
-                continue
-            out.append(r)
-            run.check("retention", r.location, "pass",
-                      f"{s.retention.policy}: kept {len(r.plan.keep)}, deleted {len(r.deleted)}"
-                      + (f" ({', '.join(r.deleted)})" if r.deleted else ""))
+    node = target.node if target else node_name(run)
+    out: list[store.Location] = [store.NodeDir(run.transport(node), s.remote_dir, s,
+                                               target.status_argv if target else None)]
+    ld = local_dir(run)
+    if ld is not None:
+        out.append(store.LocalDir(ld))
+    if s.copy_to_host:
+        out.append(store.NodeDir(run.transport(s.copy_to_host), s.copy_to_dir, s))
     return out
 
 
-def retention_frame(retained: list[bk.Retained]) -> pd.DataFrame:
+def retain(run: Run, result: BackupResult | None = None, pinned: Pinned | None = None,
+           restored: RestorePlan | None = None) -> list[store.Retained]:
+    """Retention in every backup location, after the kept snapshots are re-checked against their sidecars.
+
+    Plan deletes nothing (what would go is drift). Apply moves snapshots that no longer match their sidecar to
+    ``corrupt/`` and removes leftovers of interrupted saves; deleting needs confirm=<cluster>. Never deleted: the
+    newest verified snapshot, the one pinned for a restore, the pre-restore snapshot. Nothing at all is deleted
+    while a restore is pending or failed, or when this run's snapshot did not verify.
+    """
+    s = settings(run)
+    node = result.target.node if result else node_name(run)
+    apply = _apply(run)
+    with run.recorder.in_step("retention"):
+        if apply and s.restore.enabled and not (restored is not None and restored.ok):
+            run.check("retention", node, "info", "skipped: a restore was asked and has not completed and verified; "
+                                                 "nothing is deleted while a restore is pending")
+            return []
+        if apply and result is not None and not result.verified:
+            run.check("retention", node, "info", "skipped: this run's snapshot is not verified; nothing is deleted")
+            return []
+        protect: dict[str, str] = {}
+        if pinned is not None:
+            protect[pinned.name] = "pinned for this run's restore"
+        if result is not None and result.kind == "pre-restore" and result.snapshot is not None:
+            protect[result.snapshot.name] = "pre-restore safety snapshot"
+        out: list[store.Retained] = []
+        for loc in locations(run, result.target if result else None):
+            try:
+                r = store.review(loc, s, bk._utc(), protect, delete=apply and run.params.confirmed, tidy=apply)
+            except (TargetUnreachable, OSError) as exc:
+                _fail(run, "retention", loc.label, exc)
+                continue
+            out.append(r)
+            _retention_checks(run, r, apply)
+    return out
+
+
+def _retention_checks(run: Run, r: store.Retained, apply: bool) -> None:
+    for name, why in r.bad.items():
+        run.check("snapshot intact", f"{r.location}/{name}", "fail",
+                  why + (f"; moved to {r.moved[name]}" if name in r.moved
+                         else "; not counted as a good snapshot, apply moves it to corrupt/ (never deletes it)"))
+    if r.leftovers:
+        sizes = ", ".join(f"{lo.name} ({lo.size / 1e6:.1f} MB)" for lo in r.leftovers)
+        if r.removed:
+            run.check("interrupted saves cleaned", r.location, "changed", f"removed {sizes}")
+        else:
+            run.check("interrupted saves cleaned", r.location, "drift", f"apply would remove {sizes}")
+    checked = (f"; re-checked {len(r.checked)} kept snapshot(s) against their sidecars (size + sha256, the newest "
+               "fully)" if r.checked else "")
+    kept = f"{settings(run).retention.policy}: keeps {len(r.plan.keep)}"
+    if r.deleted:
+        run.check("retention", r.location, "changed", f"{kept}, deleted {len(r.deleted)} ({', '.join(r.deleted)})"
+                  + checked)
+    elif r.plan.delete:
+        names = ", ".join(x.name for x in r.plan.delete)
+        why = "apply with confirm=" + run.params.cluster_name if apply else "plan deletes nothing"
+        run.check("retention", r.location, "drift", f"{kept}, would delete {len(r.plan.delete)} ({names}): {why}"
+                  + checked)
+    else:
+        run.check("retention", r.location, "pass", f"{kept}, nothing to delete" + checked)
+
+
+def retention_frame(retained: list[store.Retained]) -> pd.DataFrame:
     import pandas as pd
 
-    rows = [dict(location=r.location, **row) for r in retained for row in r.plan.rows()]
-    return pd.DataFrame(rows, columns=["location", "snapshot", "time", "verified", "action", "reason"])
+    rows = [dict(location=r.location, **row) for r in retained for row in r.rows()]
+    return pd.DataFrame(rows, columns=["location", "snapshot", "time", "verified", "checked", "action", "reason"])
 
 
 # ----------------------------------------------------------------------------- restore
+
+
+@dataclass
+class Pinned:
+    """The snapshot a restore will use, resolved before this run writes anything."""
+
+    node: str
+    path: str
+    revision: int
+    sha256: str
+    taken_utc: str
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).name
+
+    def describe(self) -> str:
+        return (f"{self.name} (revision {self.revision}, taken {self.taken_utc}, sha256 {self.sha256}) "
+                f"on {self.node}")
 
 
 @dataclass
@@ -290,6 +385,8 @@ class RestorePlan:
     new_dir: str
     members: list[rs.Member]
     expected_revision: int | None = None
+    sha256: str = ""  # the pinned snapshot's, checked again right before the restore
+    ok: bool = False  # every step ran and the restored etcd verified
 
     def frame(self) -> pd.DataFrame:
         import pandas as pd
@@ -297,21 +394,65 @@ class RestorePlan:
         return pd.DataFrame([s.row() for s in self.steps], columns=["host", "step", "command"])
 
 
-def latest_verified(t: Transport, s: Settings) -> str | None:
-    names, verified = bk.list_remote(t, s.remote_dir)
-    from .retention import snaps_from_listing
+def pin_restore(run: Run, target: bk.Target) -> Pinned | None:
+    """The first step of a run with restore enabled: resolve ``restore.snapshot`` before anything is written.
 
-    snaps = sorted((x for x in snaps_from_listing(names, verified) if x.verified), key=lambda x: x.time, reverse=True)
-    return f"{s.remote_dir.rstrip('/')}/{snaps[0].name}" if snaps else None
-
-
-def plan_restore(run: Run, target: bk.Target) -> RestorePlan:
-    """Read-only: the snapshot to use, the new data dir, and every step on every member."""
+    ``latest`` is the newest snapshot in remote_dir whose sidecar says verified and that still matches it
+    (size, sha256, etcd's integrity hash, revision): one that existed before this run started, never the one
+    this run takes. A path is verified the same way. None (and a failed check) when there is none.
+    """
     s = settings(run)
     t = run.transport(target.node)
-    snap = latest_verified(t, s) if s.restore.snapshot == "latest" else s.restore.snapshot
-    if not snap:
+    with run.recorder.in_step("restore: pin the snapshot"):
+        loc = store.NodeDir(t, s.remote_dir, s, target.status_argv)
+        try:
+            pinned = _pin(run, t, target, loc)
+        except (TargetUnreachable, bk.EtcdError) as exc:
+            _fail(run, "restore: snapshot pinned", target.node, exc)
+            return None
+        if pinned is None:
+            return None
+        run.check("restore: snapshot pinned", target.node, "pass", pinned.describe())
+        run.figure("restore_snapshot", {"name": pinned.name, "revision": pinned.revision, "sha256": pinned.sha256,
+                                        "taken_utc": pinned.taken_utc})
+        print(f"restore will use {pinned.describe()}")
+    return pinned
+
+
+def _pin(run: Run, t: Transport, target: bk.Target, loc: store.NodeDir) -> Pinned | None:
+    s = settings(run)
+    if s.restore.snapshot != "latest":
+        path = s.restore.snapshot
+        v = bk.verify(t, target, path, s, move_aside=False)
+        if not v.ok or v.status is None:
+            run.check("restore: snapshot pinned", target.node, "fail", f"{path}: " + "; ".join(v.problems))
+            return None
+        side = json.loads(t.read_file(f"{path}.json") or "{}")
+        return Pinned(target.node, path, v.status.revision, v.sha256, str(side.get("created_utc", "unknown")))
+    listing = loc.listing()
+    found = [(when, e) for e in listing.entries.values()
+             if e.verified and e.name.endswith(".db") and (when := snapshot_time(e.name)) is not None]
+    for _, e in sorted(found, key=lambda x: (x[0], x[1].name), reverse=True):
+        problem = loc.problem(e, full=True)
+        if problem is None:
+            side = e.sidecar or {}
+            return Pinned(target.node, loc.path(e.name), int(side.get("revision") or 0), str(side.get("sha256")),
+                          str(side.get("created_utc", "unknown")))
+        run.check("snapshot intact", f"{loc.label}/{e.name}", "fail", f"{problem}: not used for the restore")
+    run.check("restore: snapshot pinned", target.node, "fail",
+              f"no verified snapshot in {target.node}:{s.remote_dir} from before this run: take a backup first")
+    return None
+
+
+def plan_restore(run: Run, target: bk.Target, pinned: Pinned | None = None) -> RestorePlan:
+    """Read-only: the new data dir and every step on every member, for the pinned snapshot (pinned now when
+    not given)."""
+    s = settings(run)
+    t = run.transport(target.node)
+    pinned = pinned or pin_restore(run, target)
+    if pinned is None:
         raise ValueError(f"no verified snapshot in {target.node}:{s.remote_dir}; take a backup first")
+    snap = pinned.path
     if target.config is None:
         raise ValueError(f"{target.node}: neither {s.manifest} nor unit {s.unit} found: cannot restore")
     stamp = bk._utc().strftime("%Y%m%dT%H%M%SZ")
@@ -333,7 +474,7 @@ def plan_restore(run: Run, target: bk.Target) -> RestorePlan:
         steps = rs.plan_kubeadm(members, target.restore_argv(snap), target.client.etcdctl, new_dir, token, stamp,
                                 str(Path(s.manifest).parent), s.restore.restart_kubelet, s.timeouts.healthy_s,
                                 s.timeouts.restore_s)
-        return RestorePlan("kubeadm", steps, snap, new_dir, members)
+        return RestorePlan("kubeadm", steps, snap, new_dir, members, sha256=pinned.sha256)
     unit_text = t.run(["systemctl", "cat", "--no-pager", s.unit], timeout=30, check=True).stdout
     paths = cfgmod.unit_paths(unit_text)
     candidates = [p for p in paths] + cfgmod.environment_files(unit_text)
@@ -348,7 +489,7 @@ def plan_restore(run: Run, target: bk.Target) -> RestorePlan:
     m = rs.Member(target.node, target.config, snap, config_text, config_path, target.client.endpoint, client_args)
     steps = rs.plan_systemd(m, target.restore_argv(snap), target.client.etcdctl, new_dir, token, s.unit, stamp,
                             s.timeouts.healthy_s, s.timeouts.restore_s)
-    return RestorePlan("systemd", steps, snap, new_dir, [m])
+    return RestorePlan("systemd", steps, snap, new_dir, [m], sha256=pinned.sha256)
 
 
 def restore(run: Run, target: bk.Target, plan: RestorePlan | None = None) -> RestorePlan:
@@ -362,6 +503,11 @@ def restore(run: Run, target: bk.Target, plan: RestorePlan | None = None) -> Res
         for row in v.rows("restore: snapshot verified"):
             run.check(*row)
         if not v.ok or v.status is None:
+            return plan
+        if plan.sha256 and v.sha256 != plan.sha256:
+            run.check("restore: snapshot verified", target.node, "fail",
+                      f"{plan.snapshot} changed since it was pinned (sha256 {v.sha256[:16]}…, pinned "
+                      f"{plan.sha256[:16]}…): nothing restored")
             return plan
         plan.expected_revision = v.status.revision
     with run.recorder.in_step("restore"):
@@ -384,12 +530,12 @@ def restore(run: Run, target: bk.Target, plan: RestorePlan | None = None) -> Res
                                   f"({plan.members[0].config.data_dir})")
                 return plan
     with run.recorder.in_step("restore: verify etcd"):
-        verify_restored(run, target, plan)
+        plan.ok = verify_restored(run, target, plan)
     return plan
 
 
-def verify_restored(run: Run, target: bk.Target, plan: RestorePlan) -> None:
-    """Health, member list and revision of the restored etcd."""
+def verify_restored(run: Run, target: bk.Target, plan: RestorePlan) -> bool:
+    """Health, member list and revision of the restored etcd; True when all agree."""
     s = settings(run)
     t = run.transport(target.node)
     from .etcdctl import parse_endpoint_status, parse_member_list
@@ -405,12 +551,13 @@ def verify_restored(run: Run, target: bk.Target, plan: RestorePlan) -> None:
               timeout=s.timeouts.command_s + 20)
     if not r.ok:
         run.check("restored: revision", target.node, "fail", (r.stderr or r.stdout).strip()[-300:])
-        return
+        return False
     st = parse_endpoint_status(r.stdout)[0]
     ok = plan.expected_revision is not None and st.revision >= plan.expected_revision
     run.check("restored: revision", target.node, "pass" if ok else "fail",
               f"revision {st.revision} (snapshot {plan.expected_revision}); data dir now {plan.new_dir}; the old "
               f"one is untouched for a rollback")
+    return ok and got == want
 
 
 # ----------------------------------------------------------------------------- figures + history

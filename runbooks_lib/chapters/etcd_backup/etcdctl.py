@@ -269,11 +269,21 @@ class StreamHash:
 # so sha256(body) (etcd's integrity hash) and sha256(file) come from one read. The stream is complete
 # when the held-back bytes equal sha256 of the body (etcd's trailer): etcdctl then still fsyncs
 # (~0.17 s for 120 MB on the bench machine), and the checks (argv[4]: {"status": argv, "count": argv},
-# NAME replaced by /dev/fd/N, this very inode) run meanwhile. Exit codes: 3 etcdctl failed,
-# 4 deadline, 5 the file on disk is not what was hashed.
-_FOLLOW = """import hashlib, json, os, subprocess, sys, time
+# NAME replaced by /dev/fd/N, this very inode) run meanwhile. fd 3 is the command's own stdout (the
+# SSH channel): when its reader is gone (poll: POLLERR/POLLHUP) the runner has dropped the channel,
+# and the hasher gives up so the shell can stop etcdctl and remove NAME.part. Exit codes: 3 etcdctl
+# failed, 4 deadline, 5 the file on disk is not what was hashed, 6 the channel closed.
+_FOLLOW = """import hashlib, json, os, select, subprocess, sys, time
 path, rcfile, end = sys.argv[1], sys.argv[2], time.monotonic() + float(sys.argv[3])
 checks = json.loads(sys.argv[4]) if len(sys.argv) > 4 else {}
+watch = select.poll()
+try:
+    os.fstat(3)
+    watch.register(3, 0)
+except OSError:
+    pass
+def channel_gone():
+    return any(ev & (select.POLLERR | select.POLLHUP) for _, ev in watch.poll(0))
 def rc():
     try:
         with open(rcfile) as fh:
@@ -297,6 +307,8 @@ while fd is None:
             give_up(3, "etcdctl exited %d before the file appeared" % r)
         if time.monotonic() > end:
             give_up(4, "no snapshot file before the deadline")
+        if channel_gone():
+            give_up(6, "the runner's channel closed")
         time.sleep(0.005)
 started, when = {}, ""
 def start_checks(moment):
@@ -333,6 +345,8 @@ while True:
         give_up(5, "file shrank while hashing")
     if time.monotonic() > end:
         give_up(4, "etcdctl still writing at the deadline")
+    if channel_gone():
+        give_up(6, "the runner's channel closed")
     time.sleep(0.005)
 fst, st = os.fstat(fd), os.stat(path)
 if (fst.st_ino, fst.st_dev) != (st.st_ino, st.st_dev) or not fst.st_size == st.st_size == n:
@@ -364,35 +378,62 @@ STREAM_ERR = "runbooks-stream-hash-error="
 SAVE_EXISTS = "runbooks-snapshot-exists"
 
 
+def save_state_dir(path: str) -> str:
+    """The save's state directory next to the snapshot (pids, exit code, hasher output): ``DIR/.NAME.save``."""
+    head, _, name = path.rpartition("/")
+    return f"{head}/.{name}.save"
+
+
 def save_script(path: str, save_argv: list[str], limit_s: float, status_argv: list[str] | None = None,
                 count_argv: list[str] | None = None) -> str:
     """One shell: ``etcdctl snapshot save`` in the background and, when the node has python3, a hasher
     following the file as it is written (niced, at most ``limit_s`` seconds). Exits with etcdctl's code;
     on success prints ``runbooks-stream-hash={json}`` (or ``...-error=`` with the hasher's reason).
 
-    Refuses (prints ``runbooks-snapshot-exists``, exit 17) when ``path`` or ``path.part`` exists: two
-    runs never write one file. With ``status_argv`` / ``count_argv`` (``path`` in them stands for the
-    snapshot), the hasher runs the snapshot's status and the live key count on the file it hashed as
-    soon as the stream is complete; their output is in the json (see :func:`parse_inline`).
+    Refuses (prints ``runbooks-snapshot-exists``, exit 17) when ``path``, ``path.part`` or the save's
+    state dir exists: two runs never write one file. With ``status_argv`` / ``count_argv`` (``path`` in
+    them stands for the snapshot), the hasher runs the snapshot's status and the live key count on the
+    file it hashed as soon as the stream is complete; their output is in the json (see :func:`parse_inline`).
+
+    Interrupted (TERM, INT, HUP, PIPE, or the hasher seeing the runner's channel close: exit 6), the
+    shell stops etcdctl and removes ``NAME.part`` and its state dir (:func:`save_state_dir`, which holds
+    the pids :func:`cleanup_script` needs when the runner cleans up itself). The snapshot directory is
+    created (0700) only when it does not exist; an existing one is left as it is.
     """
     f = shlex.quote(path)
+    st = shlex.quote(save_state_dir(path))
     checks = {k: v for k, v in (("status", status_argv), ("count", count_argv)) if v is not None}
     return (
-        f"f={f}; if [ -e \"$f\" ] || [ -e \"$f.part\" ]; then echo {SAVE_EXISTS}; exit 17; fi; "
-        "mkdir -p \"$(dirname \"$f\")\" && chmod 0700 \"$(dirname \"$f\")\" || exit 1; "
-        "d=$(mktemp -d) || exit 1; "
-        f"({shlex.join(save_argv)}; echo $? > \"$d/rc.t\"; mv -f \"$d/rc.t\" \"$d/rc\") & "
+        f"f={f}; s={st}; if [ -e \"$f\" ] || [ -e \"$f.part\" ] || [ -e \"$s\" ]; then echo {SAVE_EXISTS}; exit 17; fi; "
+        "dir=$(dirname \"$f\"); [ -d \"$dir\" ] || { mkdir -p \"$dir\" && chmod 0700 \"$dir\"; } || exit 1; "
+        "mkdir -m 0700 \"$s\" || exit 1; echo $$ > \"$s/sh\"; "
+        "cleanup() { if [ -s \"$s/pid\" ]; then kill -TERM \"$(cat \"$s/pid\")\" 2>/dev/null; fi; "
+        "rm -f \"$f.part\"; rm -rf \"$s\"; }; "
+        "trap 'cleanup; exit 143' TERM; trap 'cleanup; exit 130' INT; trap 'cleanup; exit 129' HUP; "
+        "trap 'cleanup; exit 141' PIPE; "
+        f"({shlex.join(save_argv)} & echo $! > \"$s/pid\"; wait $!; echo $? > \"$s/rc.t\"; mv -f \"$s/rc.t\" \"$s/rc\") & "
         + _PY
         + "if [ -n \"$py\" ]; then "
-        f"nice -n 10 \"$py\" -S -c {shlex.quote(_FOLLOW)} \"$f\" \"$d/rc\" {float(limit_s):.0f} "
-        f"{shlex.quote(json.dumps(checks))} > \"$d/hash\" 2> \"$d/err\"; "
-        "else echo 'python3 not found on the node' > \"$d/err\"; fi; "
-        "wait; rc=$(cat \"$d/rc\" 2>/dev/null); [ -n \"$rc\" ] || rc=1; "
-        "if [ \"$rc\" = 0 ]; then if [ -s \"$d/hash\" ]; then "
-        f"printf '{STREAM_MARK}%s\\n' \"$(cat \"$d/hash\")\"; "
-        f"else printf '{STREAM_ERR}%s\\n' \"$(tail -n 1 \"$d/err\")\"; fi; "
-        "fi; rm -rf \"$d\"; exit \"$rc\""
+        f"nice -n 10 \"$py\" -S -c {shlex.quote(_FOLLOW)} \"$f\" \"$s/rc\" {float(limit_s):.0f} "
+        f"{shlex.quote(json.dumps(checks))} 3>&1 > \"$s/hash\" 2> \"$s/err\"; "
+        "if [ $? = 6 ]; then cleanup; exit 6; fi; "
+        "else echo 'python3 not found on the node' > \"$s/err\"; fi; "
+        "wait; rc=$(cat \"$s/rc\" 2>/dev/null); [ -n \"$rc\" ] || rc=1; "
+        "if [ \"$rc\" = 0 ]; then if [ -s \"$s/hash\" ]; then "
+        f"printf '{STREAM_MARK}%s\\n' \"$(cat \"$s/hash\")\"; "
+        f"else printf '{STREAM_ERR}%s\\n' \"$(tail -n 1 \"$s/err\")\"; fi; "
+        "fi; trap - TERM INT HUP PIPE; rm -rf \"$s\"; exit \"$rc\""
     )
+
+
+def cleanup_script(path: str) -> str:
+    """Runner-side cleanup after an interrupted save of ``path``: stop its etcdctl and shell (by the pids in
+    the state dir), remove ``NAME.part`` and the state dir; print what was removed. A finished snapshot stays."""
+    f = shlex.quote(path)
+    st = shlex.quote(save_state_dir(path))
+    return (f"f={f}; s={st}; for p in pid sh; do if [ -s \"$s/$p\" ]; then kill -TERM \"$(cat \"$s/$p\")\" "
+            "2>/dev/null && echo \"stopped $p $(cat \"$s/$p\")\"; fi; done; "
+            "for x in \"$f.part\" \"$s\"; do if [ -e \"$x\" ]; then rm -rf \"$x\" && echo \"removed $x\"; fi; done; true")
 
 
 @dataclass

@@ -9,6 +9,7 @@ checks it produced as ``(check, host, status, detail)`` tuples; the chapter turn
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -17,11 +18,12 @@ import random
 import shlex
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ...transport import Transport
+from ...transport import TargetUnreachable, Transport
 from . import config as cfgmod
 from . import retention as ret
 from .etcdctl import (
@@ -33,6 +35,7 @@ from .etcdctl import (
     SnapshotStatus,
     StreamHash,
     VerifyOutput,
+    cleanup_script,
     diagnose,
     parse_count,
     parse_df,
@@ -167,7 +170,7 @@ def discover(t: Transport, s: Settings) -> Target:
 class Preflight:
     status: EndpointStatus
     duration_s: float
-    free_bytes: int | None = None  # free space in ``space_dir`` (created 0700), when asked
+    free_bytes: int | None = None  # free space in ``space_dir`` (or its nearest existing parent), when asked
 
 
 def explain_failure(t: Transport, target: Target, s: Settings, failed_output: str = "") -> Diagnosis:
@@ -199,17 +202,19 @@ def explain_failure(t: Transport, target: Target, s: Settings, failed_output: st
     return diag
 
 
-def preflight(t: Transport, target: Target, s: Settings, space_dir: str | None = None) -> Preflight:
+def preflight(t: Transport, target: Target, s: Settings, space_dir: str | None = None,
+              create: bool = False) -> Preflight:
     """``endpoint status`` over TLS; on failure, the named cause (raises EtcdError).
 
-    With ``space_dir``, the same command creates it (0700) and reads its free space (``df``).
+    With ``space_dir``, the same command reads its free space (``df``); with ``create`` it creates the
+    directory (0700) when missing, else (plan) it reads the nearest existing parent and writes nothing.
     """
     t0 = time.monotonic()
     if not target.tools.get("etcdctl"):
         raise EtcdError(explain_failure(t, target, s))
     cmd = shlex.join(target.client.argv("endpoint", "status", "-w", "json", timeout_s=s.timeouts.command_s))
     if space_dir is not None:
-        cmd = f"{cmd}; rc=$?; echo {_DF_MARK}; {_df_cmd(space_dir)} || exit 1; exit $rc"
+        cmd = f"{cmd}; rc=$?; echo {_DF_MARK}; {_df_cmd(space_dir, create)} || exit 1; exit $rc"
     res = t.run(cmd, timeout=s.timeouts.dial_s + s.timeouts.command_s + 15)
     out, _, df = res.stdout.partition(f"{_DF_MARK}\n")
     if not res.ok:
@@ -229,13 +234,20 @@ def preflight(t: Transport, target: Target, s: Settings, space_dir: str | None =
 _DF_MARK = "--- df"
 
 
-def _df_cmd(path: str) -> str:
-    return f"mkdir -p {q(path)} && chmod 0700 {q(path)} && df -PB1 {q(path)}"
+def _mkdir_owned(path: str) -> str:
+    """Shell: create ``path`` 0700 when it does not exist; an existing directory is left as it is."""
+    return f"{{ [ -d {q(path)} ] || {{ mkdir -p {q(path)} && chmod 0700 {q(path)}; }}; }}"
 
 
-def free_bytes(t: Transport, path: str) -> int:
-    """Free bytes in ``path`` (created 0700 when missing)."""
-    return parse_df(t.run(_df_cmd(path), timeout=30, check=True).stdout)
+def _df_cmd(path: str, create: bool) -> str:
+    if create:
+        return f"{_mkdir_owned(path)} && df -PB1 {q(path)}"
+    return f"d={q(path)}; while [ ! -d \"$d\" ]; do d=$(dirname \"$d\"); done; df -PB1 \"$d\""
+
+
+def free_bytes(t: Transport, path: str, create: bool = False) -> int:
+    """Free bytes in ``path`` (created 0700 when missing and ``create``; else its nearest existing parent)."""
+    return parse_df(t.run(_df_cmd(path, create), timeout=30, check=True).stdout)
 
 
 def space_rows(needed: int, available: dict[str, int]) -> list[CheckRow]:
@@ -269,7 +281,8 @@ class Snapshot:
     inline: InlineChecks | None = None  # status + live key count run while etcdctl fsyncs (verify reuses them)
 
 
-def save(t: Transport, target: Target, s: Settings, cluster: str, when: dt.datetime | None = None) -> Snapshot:
+def save(t: Transport, target: Target, s: Settings, cluster: str, when: dt.datetime | None = None,
+         label: str = "") -> Snapshot:
     """``etcdctl snapshot save`` into remote_dir (etcdctl writes NAME.part and renames on success).
 
     In the same shell a python3 hasher follows NAME.part as etcdctl writes it, so sha256 and etcd's
@@ -279,6 +292,8 @@ def save(t: Transport, target: Target, s: Settings, cluster: str, when: dt.datet
     """
     when = when or _utc()
     base = ret.snapshot_name(cluster, when)
+    if label:  # e.g. etcd-snapshot-prod-20250320T120000Z-pre-restore.db
+        base = base.removesuffix(".db") + f"-{label}.db"
     limit = s.timeouts.snapshot_s + s.timeouts.dial_s + 10
     count_argv = target.client.count_argv(timeout_s=s.timeouts.command_s)
     for n in range(1, 10):
@@ -287,9 +302,13 @@ def save(t: Transport, target: Target, s: Settings, cluster: str, when: dt.datet
         save_argv = target.client.argv("snapshot", "save", path, timeout_s=s.timeouts.snapshot_s)
         script = save_script(path, save_argv, limit, target.status_argv(path), count_argv)
         t0 = time.monotonic()
-        res = t.run(script, timeout=limit + s.timeouts.verify_s + 20,
-                    display=shlex.join(save_argv) + "  # + python3 sha256/integrity hash following the file"
-                    + f"; {target.status_tool} snapshot status and the live key count on the complete stream")
+        try:
+            res = t.run(script, timeout=limit + s.timeouts.verify_s + 20,
+                        display=shlex.join(save_argv) + "  # + python3 sha256/integrity hash following the file"
+                        + f"; {target.status_tool} snapshot status and the live key count on the complete stream")
+        except BaseException:  # interrupted (Ctrl-C, SIGTERM, channel lost): leave no .part behind, then re-raise
+            cleanup_save(t, path)
+            raise
         took = time.monotonic() - t0
         if res.exit_code == 17 and SAVE_EXISTS in res.stdout:
             continue
@@ -297,12 +316,24 @@ def save(t: Transport, target: Target, s: Settings, cluster: str, when: dt.datet
     else:
         raise EtcdError(Diagnosis("name_taken", "fail", f"{base} and 8 suffixed names already exist in {s.remote_dir}"))
     if not res.ok:
-        t.run(f"rm -f {q(path)}.part", timeout=30)
+        cleanup_save(t, path)
         diag = explain_failure(t, target, s, res.stderr + res.stdout) if not res.timed_out else Diagnosis(
             "snapshot_timeout", "fail", f"snapshot save did not finish within {s.timeouts.snapshot_s:.0f}s")
         raise EtcdError(diag)
     stream, note = parse_stream_hash(res.stdout, path)
     return Snapshot(t.name, path, name, when, took, stream=stream, stream_note=note, inline=parse_inline(res.stdout))
+
+
+def cleanup_save(t: Transport, path: str) -> None:
+    """Stop an interrupted save of ``path`` and remove its ``.part`` and state dir (a finished snapshot stays)."""
+    try:
+        res = t.run(cleanup_script(path), timeout=30, display=f"clean up the save of {path}: stop it, remove "
+                    f"{Path(path).name}.part and its state dir")
+    except TargetUnreachable as exc:
+        t.recorder.note(f"could not clean up the save of {path} on {t.name}: {exc.reason}")
+        return
+    if res.stdout.strip():
+        t.recorder.note(f"cleaned up the interrupted save on {t.name}: {'; '.join(res.stdout.split(chr(10))).strip('; ')}")
 
 
 @dataclass
@@ -480,12 +511,24 @@ def fetch(t: Transport, remote: str, local: Path, s: Settings) -> None:
         t.run(f"rm -rf {q(stage)}", timeout=60)
 
 
+def ensure_local_dir(path: Path) -> str | None:
+    """Create ``path`` 0700 when missing; an existing one keeps its mode. A warning when others can read it."""
+    if not path.is_dir():
+        path.mkdir(parents=True, mode=0o700)
+        path.chmod(0o700)  # mkdir's mode is masked by the umask
+        return None
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        return (f"{path} is mode {mode:04o}: other users on the runner can list (or read) the snapshots, which "
+                "hold every Secret of the cluster; chmod 0700 it (left as it is)")
+    return None
+
+
 def ship_local(t: Transport, remote: str, sha256: str, local_dir: Path, s: Settings,
                meta: dict[str, Any]) -> Copy:
     """Copy to the runner's directory (mode 0600) and check its sha256 against the node's."""
     t0 = time.monotonic()
-    local_dir.mkdir(parents=True, exist_ok=True)
-    local_dir.chmod(0o700)
+    ensure_local_dir(local_dir)
     final = local_dir / Path(remote).name
     part = final.with_name(final.name + ".part")
     fetch(t, remote, part, s)
@@ -519,7 +562,7 @@ def ship_host(src: Transport, dst: Transport, remote: str, sha256: str, dest_dir
     try:
         up = dst.run("mktemp -d /tmp/runbooks-etcd.XXXXXX", sudo=False, timeout=30, check=True).stdout.strip()
         dst.put(staged, f"{up}/{name}")
-        res = dst.run(f"mkdir -p {q(dest_dir)} && chmod 0700 {q(dest_dir)} && "
+        res = dst.run(f"{_mkdir_owned(dest_dir)} && "
                       f"mv -f {q(up)}/{q(name)} {q(final)}.part && chown root:root {q(final)}.part && "
                       f"chmod 0600 {q(final)}.part && sha256sum < {q(final)}.part | cut -d' ' -f1; "
                       f"rm -rf {q(up)}", timeout=s.timeouts.copy_s)
@@ -556,145 +599,151 @@ def _free_ports(t: Transport, count: int = 2) -> list[int]:
     return ports[:count]
 
 
-def drill(t: Transport, target: Target, snap_path: str, expected: SnapshotStatus, s: Settings,
-          source_keys: int | None = None) -> Drill:
-    """Restore into a scratch dir, run a throwaway etcd on 127.0.0.1, compare revision and keys, clean up."""
-    t0 = time.monotonic()
-    rows: list[CheckRow] = []
-    figures: dict[str, Any] = {}
+@dataclass
+class Throwaway:
+    """A throwaway etcd serving a restored snapshot on the node: 127.0.0.1, random ports, client and
+    peer TLS with etcd's own certificates (only holders of a client certificate of etcd's CA, who can
+    read the live etcd anyway, can read it)."""
+
+    scratch: str
+    client: Client | None = None  # set once it answers
+    rows: list[CheckRow] = field(default_factory=list)
+    figures: dict[str, Any] = field(default_factory=dict)
+    log_tail: str = ""
+
+
+def _drill_tls(target: Target) -> dict[str, str] | None:
+    """etcd's own serving/peer certificates and CA (from its manifest or unit), for the throwaway etcd."""
+    flags = dict(target.config.flags) if target.config else {}
+    ca = flags.get("trusted-ca-file") or target.client.cacert
+    if not flags.get("cert-file") and ca:  # no manifest or unit read: kubeadm's layout next to the CA
+        pki = ca.rpartition("/")[0]
+        flags.update({"cert-file": f"{pki}/server.crt", "key-file": f"{pki}/server.key",
+                      "peer-cert-file": f"{pki}/peer.crt", "peer-key-file": f"{pki}/peer.key"})
+    cert, key = flags.get("cert-file"), flags.get("key-file")
+    if not (cert and key and ca and target.client.cert and target.client.key):
+        return None
+    return {"cert": cert, "key": key, "ca": ca, "peer_cert": flags.get("peer-cert-file") or cert,
+            "peer_key": flags.get("peer-key-file") or key, "peer_ca": flags.get("peer-trusted-ca-file") or ca}
+
+
+_ALIVE = ("alive() { for x in \"$@\"; do [ -e /proc/$x ] && ! grep -qs '^[0-9]* (.*) Z' /proc/$x/stat "
+          "&& return 0; done; return 1; }; ")
+
+
+def _stop_script(scratch: str) -> str:
+    """Stop the throwaway etcd by its pids (timeout's and etcd's), wait, KILL if needed, report by pid, remove
+    the scratch dir. Prints ``gone=PIDS`` or ``alive=PIDS``."""
+    d = q(scratch)
+    return (_ALIVE + f"p=$(cat {d}/pid 2>/dev/null); e=$(cat {d}/etcd.pid 2>/dev/null); "
+            "[ -n \"$p\" ] && [ -z \"$e\" ] && e=$(cat /proc/$p/task/$p/children 2>/dev/null); set -- $p $e; "
+            "if [ $# -gt 0 ]; then kill -TERM \"$@\" 2>/dev/null; i=0; "
+            "while alive \"$@\" && [ $i -lt 150 ]; do i=$((i+1)); sleep 0.1; done; "
+            "if alive \"$@\"; then kill -KILL \"$@\" 2>/dev/null; sleep 0.5; fi; fi; "
+            f"rm -rf {d}; if alive \"$@\"; then echo \"alive=$*\"; else echo \"gone=$*\"; fi")
+
+
+@contextlib.contextmanager
+def throwaway_etcd(t: Transport, target: Target, snap_path: str, s: Settings) -> Iterator[Throwaway]:
+    """Restore ``snap_path`` into a 0700 scratch dir and serve it (see :class:`Throwaway`); always stopped
+    (verified by pid) and removed on exit. ``client`` is None when it did not come up (``rows`` say why)."""
     etcd_bin = target.tools.get("etcd")
-    if not etcd_bin:
-        return Drill(False, [("restore drill", t.name, "fail",
-                              f"{s.etcd_binary} is not installed on {t.name}: the drill needs an etcd binary "
-                              "(set etcd_binary, or drill: false)")], figures, 0.0)
+    tls = _drill_tls(target)
+    if not etcd_bin or tls is None:
+        why = (f"{s.etcd_binary} is not installed on {t.name}: the drill needs an etcd binary (set etcd_binary, "
+               "or drill: false)" if not etcd_bin else "etcd's TLS certificates (cert-file, key-file, CA, client "
+               "certificate) are not known: the drill never serves a restored keyspace without client TLS")
+        th = Throwaway("")
+        th.rows.append(("restore drill", t.name, "fail", why))
+        yield th
+        return
     scratch = t.run("mktemp -d /var/tmp/runbooks-etcd-drill.XXXXXX", timeout=30, check=True).stdout.strip()
+    th = Throwaway(scratch)
     data = f"{scratch}/data"
     client_port, peer_port = _free_ports(t)
-    peer = f"http://127.0.0.1:{peer_port}"
-    client_url = f"http://127.0.0.1:{client_port}"
-    local = Client(target.client.etcdctl, client_url, None, None, None, s.timeouts.dial_s)
-    log_tail = ""
+    peer, client_url = f"https://127.0.0.1:{peer_port}", f"https://127.0.0.1:{client_port}"
     try:
         r0 = time.monotonic()
         res = t.run(target.restore_argv(snap_path, f"--data-dir={data}", "--name=drill",
                                         f"--initial-cluster=drill={peer}", f"--initial-advertise-peer-urls={peer}",
                                         f"--initial-cluster-token=runbooks-drill-{_utc().strftime('%Y%m%d%H%M%S')}"),
                     timeout=s.timeouts.restore_s)
-        figures["drill_restore_s"] = round(time.monotonic() - r0, 3)
+        th.figures["drill_restore_s"] = round(time.monotonic() - r0, 3)
         if not res.ok:
-            rows.append(("restore drill: snapshot restore", t.name, "fail",
-                         (res.stderr or res.stdout).strip().splitlines()[-1][:300] if (res.stderr or res.stdout)
-                         else f"exit {res.exit_code}"))
-            return Drill(False, rows, figures, time.monotonic() - t0)
-        rows.append(("restore drill: snapshot restore", t.name, "pass", f"restored into scratch dir {data}"))
+            out = (res.stderr or res.stdout).strip()
+            th.rows.append(("restore drill: snapshot restore", t.name, "fail",
+                            out.splitlines()[-1][:300] if out else f"exit {res.exit_code}"))
+            yield th
+            return
+        th.rows.append(("restore drill: snapshot restore", t.name, "pass", f"restored into scratch dir {data}"))
         etcd_cmd = shlex.join([
             "timeout", "-k", "5", str(int(s.timeouts.drill_max_s)), str(etcd_bin), "--name=drill",
             f"--data-dir={data}", f"--listen-client-urls={client_url}", f"--advertise-client-urls={client_url}",
-            f"--listen-peer-urls={peer}", f"--initial-advertise-peer-urls={peer}",
-            f"--initial-cluster=drill={peer}"])
+            f"--listen-peer-urls={peer}", f"--initial-advertise-peer-urls={peer}", f"--initial-cluster=drill={peer}",
+            "--client-cert-auth=true", f"--trusted-ca-file={tls['ca']}", f"--cert-file={tls['cert']}",
+            f"--key-file={tls['key']}", "--peer-client-cert-auth=true", f"--peer-trusted-ca-file={tls['peer_ca']}",
+            f"--peer-cert-file={tls['peer_cert']}", f"--peer-key-file={tls['peer_key']}"])
+        client = Client(target.client.etcdctl, client_url, tls["ca"], target.client.cert, target.client.key,
+                        s.timeouts.dial_s)
         s0 = time.monotonic()
         t.run(f"setsid -f sh -c {q('echo $$ > ' + scratch + '/pid; exec ' + etcd_cmd)} "
               f"> {q(scratch)}/etcd.log 2>&1 < /dev/null", timeout=30, check=True)
         tries = max(1, int(s.timeouts.drill_start_s / 0.25))
-        health = local.shell("endpoint", "health", timeout_s=2)
-        up = t.run(f"i=0; while [ $i -lt {tries} ]; do {health} >/dev/null 2>&1 && exit 0; "
-                   "i=$((i+1)); sleep 0.25; done; exit 1", timeout=s.timeouts.drill_start_s + 30)
-        figures["drill_start_s"] = round(time.monotonic() - s0, 3)
+        health = client.shell("endpoint", "health", timeout_s=2)
+        up = t.run(f"i=0; while [ $i -lt {tries} ]; do {health} >/dev/null 2>&1 && break; "
+                   "i=$((i+1)); sleep 0.25; done; [ $i -lt " + str(tries) + " ] || exit 1; "
+                   f"p=$(cat {q(scratch)}/pid); cat /proc/$p/task/$p/children > {q(scratch)}/etcd.pid; "
+                   f"echo \"pids=$p $(cat {q(scratch)}/etcd.pid)\"", timeout=s.timeouts.drill_start_s + 30)
+        th.figures["drill_start_s"] = round(time.monotonic() - s0, 3)
         if not up.ok:
-            log_tail = t.run(f"tail -n 20 {q(scratch)}/etcd.log", timeout=30).stdout
-            rows.append(("restore drill: throwaway etcd healthy", t.name, "fail",
-                         f"not healthy on {client_url} within {s.timeouts.drill_start_s:.0f}s: "
-                         + (log_tail.strip().splitlines()[-1][:300] if log_tail.strip() else "no log")))
-            return Drill(False, rows, figures, time.monotonic() - t0, log_tail)
-        rows.append(("restore drill: throwaway etcd healthy", t.name, "pass", f"{client_url} (127.0.0.1 only)"))
-        st = parse_endpoint_status(t.run(local.argv("endpoint", "status", "-w", "json", timeout_s=10),
-                                         timeout=40, check=True).stdout)[0]
-        count, _ = parse_count(t.run(local.count_argv(timeout_s=30), timeout=60, check=True).stdout)
-        figures.update({"drill_revision": st.revision, "drill_keys": count})
-        rev_ok = st.revision == expected.revision
-        rows.append(("restore drill: revision matches", t.name, "pass" if rev_ok else "fail",
-                     f"restored {st.revision}, snapshot {expected.revision}"))
-        if source_keys is None:
-            rows.append(("restore drill: key count matches", t.name, "warn",
-                         f"restored etcd holds {count} keys; the source's count at revision {expected.revision} "
-                         "was not readable (compacted?)"))
-            keys_ok = True
-        else:
-            keys_ok = count == source_keys
-            rows.append(("restore drill: key count matches", t.name, "pass" if keys_ok else "fail",
-                         f"restored {count} keys, source had {source_keys} at revision {expected.revision}"))
-        return Drill(rev_ok and keys_ok, rows, figures, time.monotonic() - t0)
+            th.log_tail = t.run(f"tail -n 20 {q(scratch)}/etcd.log", timeout=30).stdout
+            th.rows.append(("restore drill: throwaway etcd healthy", t.name, "fail",
+                            f"not healthy on {client_url} within {s.timeouts.drill_start_s:.0f}s: "
+                            + (th.log_tail.strip().splitlines()[-1][:300] if th.log_tail.strip() else "no log")))
+            yield th
+            return
+        started = " ".join(up.stdout.strip().rpartition("pids=")[2].split())
+        th.rows.append(("restore drill: throwaway etcd healthy", t.name, "pass",
+                        f"{client_url} (127.0.0.1 only, client and peer TLS with etcd's CA; pids {started})"))
+        th.client = client
+        yield th
     finally:
-        # setsid made the wrapper a process-group leader: signal the group (timeout + etcd) by its id
-        stop = t.run(f"if [ -f {q(scratch)}/pid ]; then p=$(cat {q(scratch)}/pid); kill -TERM -- -$p 2>/dev/null; "
-                     "i=0; while kill -0 -- -$p 2>/dev/null && [ $i -lt 100 ]; do i=$((i+1)); sleep 0.1; done; "
-                     "kill -KILL -- -$p 2>/dev/null; fi; "
-                     f"rm -rf {q(scratch)}", timeout=60)
+        stop = t.run(_stop_script(scratch), timeout=60)
+        out = stop.stdout.strip()
         gone = t.run(f"test ! -e {q(scratch)}", timeout=30).ok
-        rows.append(("restore drill: cleaned up", t.name, "pass" if stop.ok and gone else "fail",
-                     f"throwaway etcd stopped, {scratch} removed" if gone else f"{scratch} still there"))
+        stopped = stop.ok and out.startswith("gone=")
+        pids = out.partition("=")[2].strip() or "none started"
+        th.rows.append(("restore drill: cleaned up", t.name, "pass" if stopped and gone else "fail",
+                        (f"throwaway etcd stopped (pids {pids}: no longer running)" if stopped
+                         else f"throwaway etcd still running (pids {pids or '?'}): {out or stop.stderr.strip()[-200:]}")
+                        + (f", {scratch} removed" if gone else f", {scratch} still there")))
 
 
-# ----------------------------------------------------------------------------- retention
+def drill(t: Transport, target: Target, snap_path: str, expected: SnapshotStatus, s: Settings,
+          source_keys: int | None = None) -> Drill:
+    """Restore into a scratch dir, serve it with a throwaway etcd, compare revision and keys, stop it for real."""
+    t0 = time.monotonic()
+    ok = False
+    with throwaway_etcd(t, target, snap_path, s) as th:
+        if th.client is not None:
+            local = th.client
+            st = parse_endpoint_status(t.run(local.argv("endpoint", "status", "-w", "json", timeout_s=10),
+                                             timeout=40, check=True).stdout)[0]
+            count, _ = parse_count(t.run(local.count_argv(timeout_s=30), timeout=60, check=True).stdout)
+            th.figures.update({"drill_revision": st.revision, "drill_keys": count})
+            rev_ok = st.revision == expected.revision
+            th.rows.append(("restore drill: revision matches", t.name, "pass" if rev_ok else "fail",
+                            f"restored {st.revision}, snapshot {expected.revision}"))
+            if source_keys is None:
+                th.rows.append(("restore drill: key count matches", t.name, "warn",
+                                f"restored etcd holds {count} keys; the source's count at revision "
+                                f"{expected.revision} was not readable (compacted?)"))
+                keys_ok = True
+            else:
+                keys_ok = count == source_keys
+                th.rows.append(("restore drill: key count matches", t.name, "pass" if keys_ok else "fail",
+                                f"restored {count} keys, source had {source_keys} at revision {expected.revision}"))
+            ok = rev_ok and keys_ok
+    ok = ok and th.rows[-1][2] == "pass"  # stopped and removed, by pid
+    return Drill(ok, th.rows, th.figures, time.monotonic() - t0, th.log_tail)
 
-
-@dataclass
-class Retained:
-    location: str
-    plan: ret.RetentionPlan
-    deleted: list[str]
-
-
-def list_remote(t: Transport, directory: str) -> tuple[list[str], set[str]]:
-    """(snapshot file names, names whose sidecar says verified) in a node directory."""
-    res = t.run(f"cd {q(directory)} 2>/dev/null && for f in {ret.PREFIX}*; do [ -f \"$f\" ] && echo \"$f\"; done; "
-                f"cd {q(directory)} 2>/dev/null && grep -l '\"verified\": true' {ret.PREFIX}*.json 2>/dev/null "
-                "| sed 's/^/verified:/'", timeout=60)
-    names, verified = [], set()
-    for line in res.stdout.splitlines():
-        if line.startswith("verified:"):
-            verified.add(line[len("verified:"):].removesuffix(".json"))
-        elif not line.endswith((".json", ".part")):
-            names.append(line)
-    return names, verified
-
-
-def list_local(directory: Path) -> tuple[list[str], set[str]]:
-    if not directory.is_dir():
-        return [], set()
-    names, verified = [], set()
-    for p in directory.iterdir():
-        if p.name.endswith(".json"):
-            try:
-                if json.loads(p.read_text(encoding="utf-8")).get("verified"):
-                    verified.add(p.name.removesuffix(".json"))
-            except (OSError, ValueError):
-                continue
-        elif p.is_file() and not p.name.endswith(".part"):
-            names.append(p.name)
-    return names, verified
-
-
-def apply_retention_remote(t: Transport, directory: str, s: Settings, now: dt.datetime | None = None) -> Retained:
-    names, verified = list_remote(t, directory)
-    p = ret.plan(ret.snaps_from_listing(names, verified), s.retention.policy, s.retention.keep, now or _utc())
-    deleted = []
-    if p.delete:
-        files = " ".join(q(f"{directory.rstrip('/')}/{x.name}") + " " + q(f"{directory.rstrip('/')}/{x.name}.json")
-                         for x in p.delete)
-        t.run(f"rm -f {files}", timeout=120, check=True)
-        deleted = [x.name for x in p.delete]
-    return Retained(f"{t.name}:{directory}", p, deleted)
-
-
-def apply_retention_local(directory: Path, s: Settings, now: dt.datetime | None = None) -> Retained:
-    names, verified = list_local(directory)
-    p = ret.plan(ret.snaps_from_listing(names, verified), s.retention.policy, s.retention.keep, now or _utc())
-    for x in p.delete:
-        (directory / x.name).unlink(missing_ok=True)
-        (directory / f"{x.name}.json").unlink(missing_ok=True)
-    return Retained(f"local:{directory}", p, [x.name for x in p.delete])
-
-
-def as_dict(obj: Any) -> dict[str, Any]:
-    return asdict(obj)

@@ -3,7 +3,8 @@
 Two policies: ``count`` keeps the N newest; ``exponential`` (Gardener's etcd-backup-restore
 garbage collection) keeps every snapshot of the last hour, the newest of each hour for 24 hours,
 of each day for 7 days and of each week for 4 weeks. Whatever the policy, the newest
-*verified* snapshot is never deleted.
+*verified* snapshot is never deleted, nor any snapshot the caller protects (the one pinned for a
+restore, the pre-restore safety snapshot); ``name.db`` and ``name.db.gz`` count as one name there.
 """
 
 from __future__ import annotations
@@ -55,16 +56,16 @@ class RetentionPlan:
         return out
 
 
-def plan_count(snaps: list[Snap], keep: int) -> RetentionPlan:
-    """Keep the ``keep`` newest (and the newest verified one)."""
+def plan_count(snaps: list[Snap], keep: int, protect: dict[str, str] | None = None) -> RetentionPlan:
+    """Keep the ``keep`` newest (and the newest verified one, and the protected ones)."""
     if keep < 1:
         raise ValueError("keep must be >= 1")
     ordered = sorted(snaps, key=lambda s: (s.time, s.name), reverse=True)
     reasons = {s.name: f"one of the {keep} newest" for s in ordered[:keep]}
-    return _finish(ordered, reasons)
+    return _finish(ordered, reasons, protect)
 
 
-def plan_exponential(snaps: list[Snap], now: dt.datetime) -> RetentionPlan:
+def plan_exponential(snaps: list[Snap], now: dt.datetime, protect: dict[str, str] | None = None) -> RetentionPlan:
     """All of the last hour; newest per hour for 24 h, per day for 7 d, per ISO week for 4 weeks."""
     ordered = sorted(snaps, key=lambda s: (s.time, s.name), reverse=True)
     reasons: dict[str, str] = {}
@@ -87,13 +88,17 @@ def plan_exponential(snaps: list[Snap], now: dt.datetime) -> RetentionPlan:
                     taken.add((label, bucket))
                     reasons[s.name] = f"{label}: newest of {bucket}"
                 break
-    return _finish(ordered, reasons)
+    return _finish(ordered, reasons, protect)
 
 
-def _finish(ordered: list[Snap], reasons: dict[str, str]) -> RetentionPlan:
+def _finish(ordered: list[Snap], reasons: dict[str, str], protect: dict[str, str] | None = None) -> RetentionPlan:
     newest_verified = next((s for s in ordered if s.verified), None)
     if newest_verified is not None and newest_verified.name not in reasons:
         reasons[newest_verified.name] = "newest verified snapshot: never deleted"
+    for s in ordered:
+        why = (protect or {}).get(s.name.removesuffix(".gz"))
+        if why:
+            reasons[s.name] = f"{why}: never deleted" + (f" (also {reasons[s.name]})" if s.name in reasons else "")
     plan = RetentionPlan(reasons=dict(reasons))
     for s in ordered:
         if s.name in reasons:
@@ -104,11 +109,13 @@ def _finish(ordered: list[Snap], reasons: dict[str, str]) -> RetentionPlan:
     return plan
 
 
-def plan(snaps: list[Snap], policy: str, keep: int, now: dt.datetime) -> RetentionPlan:
+def plan(snaps: list[Snap], policy: str, keep: int, now: dt.datetime,
+         protect: dict[str, str] | None = None) -> RetentionPlan:
+    """The policy's plan; ``protect``: snapshot name (``.db``) -> why it must stay whatever the policy."""
     if policy == "count":
-        return plan_count(snaps, keep)
+        return plan_count(snaps, keep, protect)
     if policy == "exponential":
-        return plan_exponential(snaps, now)
+        return plan_exponential(snaps, now, protect)
     raise ValueError(f"unknown retention policy {policy!r}")
 
 

@@ -6,11 +6,34 @@ layout) and on a kubeadm control-plane node that has etcdctl installed.
 
 from __future__ import annotations
 
+import posixpath
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 PKI = "/etc/kubernetes/pki/etcd"
+
+#: directories a backup location must never be: the chapter creates its directory 0700 and deletes
+#: snapshots in it, which would break (or empty) a shared system directory
+SYSTEM_DIRS = frozenset({
+    "/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib64", "/media", "/mnt", "/opt", "/proc", "/root",
+    "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/usr/local", "/var", "/var/backups", "/var/lib", "/var/log",
+    "/var/run", "/var/tmp", "/var/cache", "/var/spool", "/etc/kubernetes", "/etc/kubernetes/pki",
+    "/etc/kubernetes/pki/etcd", "/etc/kubernetes/manifests", "/var/lib/etcd", "/var/lib/kubelet",
+})
+
+
+def refuse_system_dir(path: str, absolute: bool = True) -> str:
+    """``path`` unless it is (normalized) a system directory; with ``absolute``, it must be absolute."""
+    if absolute and not path.startswith("/"):
+        raise ValueError(f"{path!r} must be an absolute path on the node")
+    norm = posixpath.normpath(path) if path.startswith("/") else path
+    if norm.startswith("//"):
+        norm = "/" + norm.lstrip("/")
+    if norm in SYSTEM_DIRS:
+        raise ValueError(f"{path!r} is a system directory; give a directory of its own for snapshots "
+                         "(e.g. /var/backups/etcd): the chapter makes it 0700 and deletes old snapshots in it")
+    return path
 
 
 class _Strict(BaseModel):
@@ -81,3 +104,17 @@ class Settings(_Strict):
         1.5, ge=1.0, le=10.0, description="need db size x this free in every backup location before writing")
     timeouts: Timeouts = Timeouts()
     restore: RestoreSettings = RestoreSettings()
+
+    @field_validator("remote_dir", "copy_to_dir")
+    @classmethod
+    def _node_dir(cls, v: str) -> str:
+        return refuse_system_dir(v)
+
+    @field_validator("local_dir")
+    @classmethod
+    def _local_dir(cls, v: str | None) -> str | None:
+        if not v:
+            return v
+        import os.path
+
+        return refuse_system_dir(os.path.abspath(os.path.expanduser(v)), absolute=False) and v
