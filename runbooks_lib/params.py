@@ -458,9 +458,10 @@ def resolve_secret(ref: str, field: str = "secret") -> str:
         return value
     if ref.startswith("file:"):
         p = Path(ref[5:]).expanduser()
-        if not p.exists():
-            raise ParamsError(str(p), field, "secret file not found")
-        return p.read_text(encoding="utf-8").strip()
+        try:
+            return read_text(p, "secret file").strip()
+        except FileProblem as exc:
+            raise ParamsError(str(p), field, str(exc)) from None
     return ref
 
 

@@ -135,3 +135,14 @@ def test_set_entry_of_a_mapping_is_typed_by_its_value_type(tmp_path: Path) -> No
     """Before: `--set secrets.registry=8675309` became the int 8675309 and failed as "not a string"."""
     p = write(tmp_path, "cluster_name: prod\n")
     assert load_params(p, ["secrets.registry=8675309"]).secrets == {"registry": "8675309"}
+
+
+def test_secret_file_reference_that_is_not_a_text_file(tmp_path: Path) -> None:
+    """Before: a directory or binary file behind `file:` ended in IsADirectoryError / UnicodeDecodeError."""
+    from runbooks_lib.params import resolve_secret
+
+    (tmp_path / "bin").write_bytes(b"\xff\xfe\x00secret")
+    for name, why in (("missing", "secret file not found"), ("bin", "binary data"), (".", "is a directory")):
+        with pytest.raises(ParamsError) as err:
+            resolve_secret(f"file:{tmp_path / name}", "secrets.registry")
+        assert err.value.field == "secrets.registry" and why in err.value.why
