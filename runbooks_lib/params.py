@@ -141,8 +141,8 @@ class Params(_Strict):
     @field_validator("cluster_name")
     @classmethod
     def _cluster(cls, v: str) -> str:
-        if not RFC1123_LABEL.fullmatch(v):
-            raise ValueError("must be lowercase letters, digits and '-' (RFC 1123)")
+        if len(v) > 63 or not RFC1123_LABEL.fullmatch(v):
+            raise ValueError("must be at most 63 lowercase letters, digits and '-' (an RFC 1123 label)")
         return v
 
     @field_validator("kubernetes_version")

@@ -104,6 +104,7 @@ CASES = [
     Case("user-injection", _p(BASE.replace("port: PORT", "port: PORT, user: 'root;id'")), ("hosts.cp1.user",)),
     Case("port-zero", _p(BASE.replace("port: PORT", "port: 0")), ("hosts.cp1.port",)),
     Case("cluster-name-injection", _p(BASE.replace("prod", "'Prod;rm'")), ("cluster_name",)),
+    Case("cluster-name-too-long", _p(BASE.replace("prod", "p" * 100_000)), ("cluster_name",)),
     Case("version-bogus", _p(BASE + "kubernetes_version: latest\n"), ("kubernetes_version",)),
     Case("typo-key", _p(BASE + "kubernetes_verison: '1.30'\n"), ("kubernetes_verison",),
          mentions=("did you mean 'kubernetes_version'",)),
