@@ -76,8 +76,8 @@ class _Inventory:
         for key in sorted(set(values) & PASSWORD_VARS):
             self.problems.append(
                 f"{where}: sets {key}; runbooks connects with SSH keys only and takes no password from an "
-                "inventory (value not shown). Remove it and give ansible_ssh_private_key_file "
-                "(or ssh.key/ssh-agent)")
+                "inventory (value not shown). Remove it and give ansible_ssh_private_key_file, "
+                "or leave it out to use ssh-agent or ~/.ssh/id_*")
         conn = values.get("ansible_connection")
         if conn is not None and str(conn) not in SSH_CONNECTIONS:
             self.problems.append(f"{where}: ansible_connection={conn}: runbooks reaches every host over SSH")
