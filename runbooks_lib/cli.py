@@ -1,7 +1,8 @@
 """The ``runbooks`` command: list, run, run-all, reports, lab, schedule.
 
-Exit codes: 0 all checks passed; 1 a check failed or a step errored; 2 bad usage or invalid
-parameters (nothing touched); 3 a target could not be reached.
+Exit codes: 0 PASS or DRIFT (4 for DRIFT with --detailed-exitcode); 1 FAIL (a check failed or a
+step errored); 2 bad usage or invalid parameters (nothing touched); 3 a target could not be
+reached; 130 / 143 interrupted by SIGINT / SIGTERM (the report is still written).
 """
 
 from __future__ import annotations
@@ -14,6 +15,51 @@ from pathlib import Path
 from . import chapters
 from .params import DEFAULT_PARAMS, ParamsError
 
+#: run-all's exit code is the worst of its chapters', in this order (first is worst)
+SEVERITY = (143, 130, 2, 1, 3, 4, 0)
+
+
+def worst_exit(codes: list[int]) -> int:
+    """The most severe exit code: interrupted > usage > FAIL > unreachable > DRIFT (4) > PASS."""
+    rank = {c: i for i, c in enumerate(SEVERITY)}
+    return min(codes, key=lambda c: rank.get(c, rank[1]), default=0)
+
+
+def _out_problem(out: Path) -> str | None:
+    """--out must be (or become) a directory: no file in the way, itself or above."""
+    for p in (out, *out.parents):
+        if p.exists():
+            return None if p.is_dir() else f"--out {out}: {p} is a file, not a directory"
+    return None
+
+
+def _notebook_problem(nb: Path) -> str | None:
+    import nbformat
+
+    if not nb.exists():
+        return f"notebook not found: {nb}"
+    if not nb.is_file():
+        return f"notebook {nb} is not a file"
+    try:
+        nbformat.read(str(nb), as_version=4)
+    except (OSError, ValueError, UnicodeDecodeError, nbformat.reader.NotJSONError) as exc:
+        return f"notebook {nb} is not a readable .ipynb: {str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}"
+    return None
+
+
+def _usage_problems(args: argparse.Namespace) -> list[str]:
+    """Problems with the CLI arguments themselves (the parameter file is load_params' job)."""
+    problem = _out_problem(Path(args.out).expanduser())
+    return [problem] if problem else []
+
+
+def _refuse(problems: list[str]) -> int:
+    """Exit 2: print each problem, before anything was contacted."""
+    for p in problems:
+        print(f"error: {p}", file=sys.stderr)
+    print("nothing was contacted.", file=sys.stderr)
+    return 2
+
 
 def _cmd_list(args: argparse.Namespace) -> int:
     for ch in chapters.CHAPTERS:
@@ -23,22 +69,23 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _run_one(notebook: Path, name: str, args: argparse.Namespace) -> int:
+    from .report import verdict_text
     from .runner import run_notebook, validate
 
+    if problems := _usage_problems(args):
+        return _refuse(problems)
     try:
         params, overrides = validate(args.params, args.set or [], args.mode)
     except ParamsError as exc:
-        print(f"invalid parameters: {exc}", file=sys.stderr)
-        print("nothing was contacted.", file=sys.stderr)
-        return 2
+        return _refuse([f"invalid parameters: {exc}"])
     print(f"running {name} ({notebook.name}) in {params.mode} mode with {params.source}", file=sys.stderr)
-    outcome = run_notebook(notebook, name, params, overrides, Path(args.out), args.cell_timeout,
-                           progress=not args.quiet)
+    outcome = run_notebook(notebook, name, params, overrides, Path(args.out).expanduser(), args.cell_timeout,
+                           progress=not args.quiet, detailed=args.detailed_exitcode)
     s = outcome.summary
-    print(f"{name}: {s['status']} (exit {outcome.exit_code}); checks: "
+    print(f"{name}: {verdict_text(s)} (exit {outcome.exit_code}); checks: "
           + (", ".join(f"{n} {k}" for k, n in sorted(s['counts'].items())) or "none"))
     if s.get("execution_error"):
-        print(f"execution stopped: {s['execution_error']['kind']}", file=sys.stderr)
+        print(s["execution_error"]["banner"], file=sys.stderr)
     print(f"report: {outcome.html}")
     return outcome.exit_code
 
@@ -46,10 +93,9 @@ def _run_one(notebook: Path, name: str, args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     target = args.chapter
     if target.endswith(".ipynb"):
-        nb = Path(target)
-        if not nb.exists():
-            print(f"notebook not found: {nb}", file=sys.stderr)
-            return 2
+        nb = Path(target).expanduser()
+        if problem := _notebook_problem(nb):
+            return _refuse([problem])
         return _run_one(nb, nb.stem, args)
     try:
         ch = chapters.find(target)
@@ -63,9 +109,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_run_all(args: argparse.Namespace) -> int:
-    """The main job: bring the lab up when the parameters target it, run every built chapter."""
+    """The main job: bring the lab up when the parameters target it, run every built chapter.
+    Exits with the worst chapter's code (see :func:`worst_exit`)."""
     from .report import write_index
+    from .runner import validate
 
+    if problems := _usage_problems(args):
+        return _refuse(problems)
+    try:
+        validate(args.params, args.set or [], args.mode)
+    except ParamsError as exc:
+        return _refuse([f"invalid parameters: {exc}"])
     params_file = Path(args.params) if args.params else DEFAULT_PARAMS
     if params_file.resolve() == DEFAULT_PARAMS.resolve() and not args.no_lab:
         from .lab import lab as lab_api
@@ -73,7 +127,6 @@ def _cmd_run_all(args: argparse.Namespace) -> int:
         if not lab_api.is_up("lab"):
             print("bringing up the lab (runbooks lab up)...", file=sys.stderr)
             lab_api.up("lab")
-    worst = 0
     results = []
     for ch in chapters.CHAPTERS:
         if not ch.built:
@@ -81,8 +134,11 @@ def _cmd_run_all(args: argparse.Namespace) -> int:
             continue
         code = _run_one(ch.notebook, ch.name, args)
         results.append((ch.name, code))
-        worst = code if worst == 0 else worst
-    index = write_index(Path(args.out))
+        if code in (130, 143):
+            print("interrupted: no further chapter started", file=sys.stderr)
+            break
+    worst = worst_exit([code for _, code in results])
+    index = write_index(Path(args.out).expanduser())
     print("\nsummary:")
     for name, code in results:
         print(f"  {name:<17} exit {code}")
@@ -93,7 +149,10 @@ def _cmd_run_all(args: argparse.Namespace) -> int:
 def _cmd_reports(args: argparse.Namespace) -> int:
     from .report import write_index
 
-    print(f"index: {write_index(Path(args.out))}")
+    out = Path(args.out).expanduser()
+    if problem := _out_problem(out):
+        return _refuse([problem])
+    print(f"index: {write_index(out)}")
     return 0
 
 
@@ -118,6 +177,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help="reports directory")
     p.add_argument("--cell-timeout", type=float, default=1800.0, help="seconds per cell (default 1800)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--detailed-exitcode", action="store_true",
+                   help="exit 4 when the verdict is DRIFT (changes pending), for schedulers that alert on it")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -151,7 +212,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:  # Ctrl-C outside a notebook run (which handles it itself)
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -99,32 +100,65 @@ def table(df: pd.DataFrame, title: str | None = None, status_col: str = "status"
     _show(w.VBox([pick, out]))
 
 
-def header(run: Run) -> None:
-    """The run header: chapter, mode, targets, parameter file."""
+def _header_html(run: Run) -> str:
+    from .chapters import mode_does
+
     p = run.params
     mode = p.mode + (" (confirmed)" if p.confirmed else "")
-    rows = [("chapter", run.chapter), ("mode", mode), ("parameters", p.source),
-            ("cluster", p.cluster_name), ("targets", "; ".join(run.targets) or "-")]
+    rows = [("chapter", run.chapter), ("mode", mode), ("this mode", mode_does(run.chapter, p.mode) or "-"),
+            ("parameters", p.source), ("cluster", p.cluster_name), ("targets", "; ".join(run.targets) or "-")]
     body = "".join(f"<tr><th style='text-align:left'>{k}</th><td style='text-align:left'>"
                    f"{html.escape(v)}</td></tr>" for k, v in rows)
-    _show(f"<table>{body}</table>")
+    return f"<table class='runbooks-run-header'>{body}</table>"
+
+
+def header(run: Run) -> None:
+    """The run header: chapter, mode and what it does here, targets, parameter file.
+    Re-rendered in place (:func:`refresh_header`) when the panel switches parameters or mode."""
+    try:
+        from IPython.display import HTML, display
+    except ImportError:  # plain python
+        print(_header_html(run))
+        return
+    run.header_handle = display(HTML(_header_html(run)), display_id=True)
+
+
+def refresh_header(run: Run) -> None:
+    """Show the run's current parameters in the header shown by :func:`header`."""
+    if run.header_handle is not None:
+        from IPython.display import HTML
+
+        run.header_handle.update(HTML(_header_html(run)))
+
+
+def param_files(current: str) -> list[str]:
+    """Parameter files the panel offers: parameters/*.yaml without the example-* templates."""
+    from .params import DEFAULT_PARAMS
+
+    files = {str(f) for f in DEFAULT_PARAMS.parent.glob("*.yaml")} | {current}
+    return sorted(f for f in files if not Path(f).name.startswith("example-"))
 
 
 def panel(run: Run, steps: dict[str, Callable[[], Any]]) -> Any:
     """Interactive only: pick the parameter file, hosts and mode, and re-run a step.
-    Headless (papermill, nbval): nothing, so reports carry no widget state."""
+
+    Apply needs the cluster name typed in (it becomes ``confirm``, the same rule as headless);
+    example parameter files are not offered. Headless (papermill, nbval): nothing, so reports
+    carry no widget state."""
     if headless():
         return None
     import ipywidgets as w
 
-    from .params import DEFAULT_PARAMS, ParamsError, load_params
+    from .params import ParamsError, load_params
 
-    files = sorted({str(f) for f in DEFAULT_PARAMS.parent.glob("*.yaml")} | {run.params.source})
-    file_pick = w.Dropdown(options=files, value=run.params.source, description="parameters")
+    files = param_files(run.params.source)
+    file_pick = w.Dropdown(options=files, value=run.params.source if run.params.source in files else None,
+                           description="parameters")
     hosts = [h.name for h in run.params.hosts]
     host_pick = w.SelectMultiple(options=hosts, value=tuple(run.params.only_hosts or hosts),
                                  description="hosts")
     mode_pick = w.ToggleButtons(options=["plan", "apply"], value=run.params.mode, description="mode")
+    confirm = w.Text(value="", placeholder="type the cluster name to apply", description="confirm")
     step_pick = w.Dropdown(options=list(steps), description="step")
     go = w.Button(description="re-run step")
     out = w.Output()
@@ -132,29 +166,43 @@ def panel(run: Run, steps: dict[str, Callable[[], Any]]) -> Any:
     def rerun(_: Any) -> None:
         out.clear_output()
         with out:
+            if not file_pick.value:
+                _show("<pre>pick a parameter file</pre>")
+                return
+            extra = [f"mode={mode_pick.value}"]
+            if mode_pick.value == "apply":
+                extra.append(f"confirm={confirm.value.strip()}")
             try:
-                params = load_params(file_pick.value, [*run.overrides, f"mode={mode_pick.value}"])
+                params = load_params(file_pick.value, [*run.overrides, *extra])
             except ParamsError as exc:
                 _show(f"<pre>invalid parameters: {html.escape(str(exc))}</pre>")
+                return
+            if params.mode == "apply" and not params.confirmed:
+                _show("<pre>apply refused: type the cluster name (cluster_name in "
+                      f"{html.escape(Path(params.source).name)}) into confirm</pre>")
                 return
             known = {h.name for h in params.hosts}
             params.only_hosts = [h for h in host_pick.value if h in known]
             run.use_params(params)
+            refresh_header(run)
             with run.recorder.in_step(step_pick.value):
                 steps[step_pick.value]()
 
     go.on_click(rerun)
-    box = w.VBox([file_pick, w.HBox([host_pick, w.VBox([mode_pick, step_pick, go])]), out])
+    box = w.VBox([file_pick, w.HBox([host_pick, w.VBox([mode_pick, confirm, step_pick, go])]), out])
     _show(box)
     return box
 
 
 def show_verdict(run: Run) -> None:
-    """The summary table every run ends with."""
+    """The summary every run ends with: PASS, DRIFT (n changes pending) or FAIL, and the checks."""
+    from .verdict import verdict_for, verdict_label
+
     df = run.checks_frame()
-    failed = int(df["status"].isin(["fail", "error", "unreachable"]).sum()) if not df.empty else 0
-    verdict = "FAIL" if failed else "PASS"
-    color = COLORS["fail"] if failed else COLORS["pass"]
-    _show(f"<h3>Verdict: <span style='color:{color}'>{verdict}</span> — {len(df)} checks, "
-          f"{failed} failed</h3>")
+    verdict = verdict_for(run.checks)
+    failed = sum(1 for c in run.checks if c.failed)
+    pending = sum(1 for c in run.checks if c.drift)
+    color = COLORS[verdict.lower()]
+    _show(f"<h3>Verdict: <span style='color:{color}'>{verdict_label(verdict, pending)}</span> — {len(df)} checks, "
+          f"{failed} failed, {pending} pending</h3>")
     _show(styled(df))

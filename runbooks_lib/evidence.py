@@ -21,6 +21,8 @@ from typing import Any
 from .redact import Redactor, default_redactor
 
 DEFAULT_CAP = 16 * 1024
+#: the file beside the evidence file naming the step in progress
+STEP_FILE = "current_step"
 
 
 def cap_text(text: str, limit: int = DEFAULT_CAP) -> str:
@@ -78,12 +80,20 @@ class Recorder:
 
     @contextlib.contextmanager
     def in_step(self, name: str) -> Iterator[None]:
-        """Label the records made inside the block with step ``name``."""
+        """Label the records made inside the block with step ``name`` (also written next to the
+        evidence file, so the runner can say at which step an interrupted run stopped)."""
         previous, self._step = self._step, name
+        self._mark_step(name)
         try:
             yield
         finally:
             self._step = previous
+        self._mark_step(previous)  # only when the block did not raise: the marker keeps the failed step
+
+    def _mark_step(self, name: str) -> None:
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.with_name(STEP_FILE).write_text(name, encoding="utf-8")
 
     def _clean(self, text: str) -> str:
         return cap_text(self.redactor.redact(text or ""), self.cap)

@@ -2,14 +2,17 @@
 
 The HTML is self-contained: no script or stylesheet is loaded from the network (nbconvert's
 require.js, MathJax, mermaid and widget loaders are dropped; images are inline), so it opens
-on an air-gapped jump host.
+on an air-gapped jump host. Reports hold evidence from production nodes: files are written
+0600 and the report directories 0700.
 """
 
 from __future__ import annotations
 
 import html
 import json
+import os
 import re
+import sys
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -17,16 +20,41 @@ from typing import Any
 import nbformat
 
 from .display import COLORS
+from .verdict import verdict_label
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "report_template"
 _REMOTE_REF = re.compile(
     r"""<(script|link)\b[^>]*\b(?:src|href)\s*=\s*["']?(?:https?:)?//[^>]*>(?:\s*</script>)?""", re.I)
 
 
-def _badge(status: str) -> str:
-    color = COLORS.get(status, "#57606a")
+def _badge(status: str, color_of: str | None = None) -> str:
+    color = COLORS.get(color_of or status, "#57606a")
     return (f"<span style='background:{color};color:#fff;padding:1px 6px;border-radius:3px'>"
             f"{html.escape(status)}</span>")
+
+
+def private_dir(path: Path, tighten: bool = True) -> Path:
+    """Create ``path`` (and parents) as 0700 directories. An existing one is tightened to 0700 only
+    when ``tighten`` (directories the runner owns; never a directory someone merely pointed at)."""
+    existed = path.is_dir()
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if tighten or not existed:
+        os.chmod(path, 0o700)
+    return path
+
+
+def write_private(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` readable by its owner only (0600), also when it existed."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    return path
+
+
+def verdict_text(summary: dict[str, Any]) -> str:
+    """"PASS", "DRIFT (3 changes pending)" or "FAIL"."""
+    return verdict_label(str(summary["status"]), int(summary.get("pending") or 0))
 
 
 def header_html(summary: dict[str, Any]) -> str:
@@ -42,11 +70,16 @@ def header_html(summary: dict[str, Any]) -> str:
         ("tools", tools),
     ]
     parts = [f"<div class='runbooks-header'><h1>{html.escape(summary['chapter'])} — "
-             f"<span class='runbooks-verdict-{verdict}'>{verdict}</span></h1>",
+             f"<span class='runbooks-verdict-{verdict}'>{html.escape(verdict_text(summary))}</span></h1>",
              f"<p>{html.escape(counts)}</p>"]
+    if summary.get("mode_does"):
+        parts.append(f"<p class='runbooks-mode-does'><b>{html.escape(summary['mode_does'])}</b></p>")
+    for notice in summary.get("notices") or []:
+        parts.append(f"<p class='runbooks-notice'>{html.escape(notice)}</p>")
     if summary.get("execution_error"):
         err = summary["execution_error"]
-        parts.append(f"<p style='color:#cf222e'><b>Execution stopped: {html.escape(err['kind'])}</b>"
+        title = err.get("banner") or f"Execution stopped: {err['kind']}"
+        parts.append(f"<p style='color:#cf222e'><b>{html.escape(title)}</b>"
                      f"<br><pre>{html.escape(err['message'])}</pre></p>")
     parts.append("<table>" + "".join(f"<tr><th>{k}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
                  + "</table>")
@@ -100,23 +133,35 @@ def render_html(nb: nbformat.NotebookNode, summary: dict[str, Any]) -> str:
 
 # ----------------------------------------------------------------------------- index
 
+_INDEX_FIELDS = {"chapter": str, "status": str, "started_utc": str, "mode": str}
+
+
 def load_summaries(reports_root: Path) -> list[dict[str, Any]]:
+    """Every run's JSON summary; an unreadable or malformed one is skipped with a warning."""
     out = []
-    for path in reports_root.glob("*/*.json"):
+    for path in sorted(reports_root.glob("*/*.json")):
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
+        except (OSError, ValueError) as exc:  # ValueError covers bad JSON and non-UTF-8 bytes
+            print(f"warning: skipping {path}: not a readable JSON report ({type(exc).__name__})", file=sys.stderr)
             continue
-        if isinstance(data, dict) and "chapter" in data and "status" in data:
-            data["_json"] = path
-            out.append(data)
+        bad = (not isinstance(data, dict)
+               or any(not isinstance(data.get(k), t) for k, t in _INDEX_FIELDS.items() if k in ("chapter", "status"))
+               or any(k in data and not isinstance(data[k], t) for k, t in _INDEX_FIELDS.items())
+               or not isinstance(data.get("targets") or [], list))
+        if bad:
+            print(f"warning: skipping {path}: not a runbooks report summary", file=sys.stderr)
+            continue
+        data["_json"] = path
+        data["targets"] = [str(t) for t in data.get("targets") or []]
+        out.append(data)
     out.sort(key=lambda d: d.get("started_utc", ""), reverse=True)
     return out
 
 
 def write_index(reports_root: Path) -> Path:
     """reports/index.html: every run, newest first: time, chapter, target, mode, status, link."""
-    reports_root.mkdir(parents=True, exist_ok=True)
+    private_dir(reports_root, tighten=(reports_root / "index.html").exists())
     rows = []
     for s in load_summaries(reports_root):
         html_path = Path(s["_json"]).with_suffix(".html")
@@ -124,12 +169,12 @@ def write_index(reports_root: Path) -> Path:
         rows.append(
             f"<tr><td>{html.escape(s.get('started_utc', '?'))}</td><td>{html.escape(s['chapter'])}</td>"
             f"<td>{html.escape('; '.join(s.get('targets') or ['-']))}</td><td>{html.escape(s.get('mode', '?'))}</td>"
-            f"<td>{_badge(s['status'])}</td><td><a href='{html.escape(link)}'>{html.escape(html_path.name)}</a></td></tr>")
+            f"<td>{_badge(verdict_text(s), s['status'].lower())}</td><td><a href='{html.escape(link)}'>{html.escape(html_path.name)}</a></td></tr>")
     page = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>k8s-runbooks reports</title>"
             "<style>body{font-family:sans-serif} td,th{border:1px solid #d0d7de;padding:2px 8px;text-align:left}"
             "table{border-collapse:collapse}</style></head><body><h1>k8s-runbooks reports</h1>"
             f"<p>{len(rows)} runs, newest first.</p><table><tr><th>time (UTC)</th><th>chapter</th><th>target</th>"
             "<th>mode</th><th>status</th><th>report</th></tr>" + "".join(rows) + "</table></body></html>")
     index = reports_root / "index.html"
-    index.write_text(page, encoding="utf-8")
+    write_private(index, page)
     return index

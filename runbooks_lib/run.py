@@ -1,8 +1,8 @@
 """A chapter run inside the kernel: parameters, recorder, hosts, checks, figures, verdict.
 
 A notebook starts one with :meth:`Run.start` (after its ``parameters`` cell) and ends with
-:meth:`Run.finish`, which shows the verdict and raises :class:`ChecksFailed` when a check
-failed. Everything is also written to ``run_dir`` as it happens (JSON lines), so the
+:meth:`Run.finish`, which shows the verdict (PASS, DRIFT or FAIL) and never raises: a failed
+check is a verdict, not a crash; the runner takes the exit code from ``checks.jsonl``. Everything is also written to ``run_dir`` as it happens (JSON lines), so the
 runner can build the report even when the kernel dies half way.
 """
 
@@ -24,13 +24,9 @@ from .fleet import Fleet
 from .params import Params, load_params, resolve_secret, secret_values
 from .redact import default_redactor
 from .transport import SSHTransport, Transport
-from .verdict import Check, append_check, exit_code_for, summarize
+from .verdict import Check, append_check, exit_code_for
 
 RUN_DIR_ENV = "RUNBOOKS_RUN_DIR"
-
-
-class ChecksFailed(AssertionError):
-    """Raised by the last cell when any check failed (the run exits non-zero)."""
 
 
 class DestructiveRefused(PermissionError):
@@ -69,6 +65,7 @@ class Run:
         self.started = time.monotonic()
         self.started_utc = utc_now()
         self._fleet: Fleet | None = None
+        self.header_handle: Any = None  # display.header's handle, re-rendered when params switch
         if params.hosts:
             kind = "lab" if params.is_lab else "hosts"
             names = ", ".join(h.name for h in params.selected_hosts())
@@ -172,8 +169,8 @@ class Run:
 
         return pd.DataFrame([asdict(c) for c in self.checks], columns=["check", "host", "status", "detail"])
 
-    def finish(self) -> int:
-        """Show the verdict; raise ChecksFailed if any check failed."""
+    def finish(self) -> None:
+        """Show the verdict. Never raises for a failed check or drift: that is the verdict."""
         from .display import show_verdict
 
         if self._fleet is not None:
@@ -182,9 +179,3 @@ class Run:
         (self.run_dir / "finished.json").write_text(
             json.dumps({"duration_s": round(duration, 2), "finished_utc": utc_now()}), encoding="utf-8")
         show_verdict(self)
-        failed = [c for c in self.checks if c.failed]
-        if failed:
-            counts = summarize(failed)
-            raise ChecksFailed(f"{len(failed)} check(s) failed: " + ", ".join(
-                f"{n} {s}" for s, n in counts.items()))
-        return 0

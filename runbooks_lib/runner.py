@@ -1,8 +1,10 @@
 """Run a chapter notebook headless with papermill, then always write the reports.
 
 Papermill only turns cell errors into PapermillExecutionError; a cell timeout or a dead kernel
-escapes it. This runner catches all three, keeps what ran (papermill saves after every cell),
-adds a banner, scrubs secrets and converts to offline HTML in every case.
+escapes it, and SIGINT/SIGTERM stop the kernel (see :mod:`.execution`). The notebook executes
+into a private 0700 temporary directory; only the scrubbed notebook, JSON and HTML reach the
+reports directory (files 0600, directories 0700), in every case, with a banner saying where the
+run stopped. A failed check is a verdict (PASS, DRIFT, FAIL), never a traceback.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ import json
 import os
 import re
 import shutil
+import signal
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,12 +24,14 @@ from typing import Any
 
 import nbformat
 
-from .evidence import load_records, utc_now
+from .chapters import mode_does
+from .evidence import STEP_FILE, load_records, utc_now
+from .execution import execute
 from .params import PROJECT_ROOT, Params, is_secret_path, load_params, secret_values
 from .redact import Redactor
-from .report import render_html, write_index
+from .report import private_dir, render_html, write_index, write_private
 from .run import RUN_DIR_ENV, tool_versions
-from .verdict import exit_code_for, load_checks, summarize
+from .verdict import exit_code_for, load_checks, summarize, verdict_for
 
 KERNEL_NAME = "runbooks"
 DEFAULT_REPORTS = PROJECT_ROOT / "reports"
@@ -60,12 +66,13 @@ def ensure_kernel() -> str:
 
 
 def _secret_overrides(overrides: list[str], env: dict[str, str]) -> list[str]:
-    """Overrides of secret fields travel as env references, never as clear parameters."""
+    """Overrides of secret fields travel as env references, never as clear parameters.
+    (A mapping holding secrets, ``--set 'secrets={a: x}'``, is refused by :func:`load_params`.)"""
     out = []
-    for i, spec in enumerate(overrides):
+    for spec in overrides:
         key, _, value = spec.partition("=")
         if is_secret_path(key.strip()) and not value.startswith(("env:", "file:")):
-            var = f"RUNBOOKS_SECRET_{i}"
+            var = f"RUNBOOKS_SECRET_{len(env)}"
             env[var] = value
             out.append(f"{key}=env:{var}")
         else:
@@ -82,8 +89,6 @@ def _classify(exc: BaseException) -> tuple[str, str]:
             return "unreachable", text
         if ename == "ParamsError":
             return "params", text
-        if ename == "ChecksFailed":
-            return "checks", text
         return "cell error", text
     if name == "CellTimeoutError" or "timed out" in text.lower():
         return "cell timeout", text
@@ -114,12 +119,32 @@ def _scrub(nb: nbformat.NotebookNode, redactor: Redactor) -> nbformat.NotebookNo
     return nb
 
 
-def _banner(kind: str, message: str) -> nbformat.NotebookNode:
+def _stopped_cell(nb: nbformat.NotebookNode) -> int | None:
+    """The execution count of the cell that failed or was running when the run stopped."""
+    for cell in nb.cells:
+        status = cell.get("metadata", {}).get("papermill", {}).get("status")
+        if status in ("failed", "running"):
+            return cell.get("execution_count")
+    return None
+
+
+def _stopped_step(run_dir: Path, evidence: list[dict[str, Any]]) -> str:
+    """The evidence recorder's step in progress, else the step of the last record."""
+    try:
+        step = (run_dir / STEP_FILE).read_text(encoding="utf-8").strip()
+    except OSError:
+        step = ""
+    if step and step != "run":
+        return step
+    return str(evidence[-1].get("step", "run")) if evidence else "run"
+
+
+def _banner(title: str, message: str) -> nbformat.NotebookNode:
     text = message if len(message) < 3000 else message[:1500] + "\n...\n" + message[-1500:]
     return nbformat.v4.new_markdown_cell(
-        f"<div style='border:2px solid #cf222e;padding:8px'><b>Run stopped: {kind}.</b> "
-        "The cells below show what ran up to that point.<pre>"
-        + re.sub(r"\x1b\[[0-9;]*m", "", text).replace("<", "&lt;") + "</pre></div>")
+        f"<div style='border:2px solid #cf222e;padding:8px'><b>{title.replace('<', '&lt;')}.</b> "
+        "The cells below show what ran up to that point; a traceback, if any, is under the cell "
+        "that raised.<pre>" + re.sub(r"\x1b\[[0-9;]*m", "", text).replace("<", "&lt;") + "</pre></div>")
 
 
 def report_paths(out_dir: Path, chapter: str, params_name: str) -> tuple[Path, Path, Path]:
@@ -132,6 +157,19 @@ def report_paths(out_dir: Path, chapter: str, params_name: str) -> tuple[Path, P
     return base.with_suffix(".html"), base.with_suffix(".ipynb"), base.with_suffix(".json")
 
 
+def _notices(checks_counts: dict[str, int], nb: nbformat.NotebookNode) -> list[str]:
+    """Header notices: a report with results "n/a in lab" (as checks or in any output) says so up front."""
+    n = checks_counts.get("n/a in lab", 0)
+    if n:
+        return [f"lab target: {n} check{'s' if n != 1 else ''} n/a in lab (the lab cannot show them; "
+                "they prove nothing about a real node)"]
+    outputs = json.dumps([c.get("outputs", []) for c in nb.cells], default=str)
+    if "n/a in lab" in outputs:
+        return ["lab target: some results below are n/a in lab (the lab cannot show them; "
+                "they prove nothing about a real node)"]
+    return []
+
+
 def run_notebook(
     notebook: Path,
     chapter: str,
@@ -140,33 +178,39 @@ def run_notebook(
     out_dir: Path = DEFAULT_REPORTS,
     cell_timeout: float = 1800.0,
     progress: bool = True,
+    detailed: bool = False,
+    grace: float = 20.0,
 ) -> RunOutcome:
-    """Execute ``notebook`` with validated ``params`` and write .ipynb, .json, .html, index."""
-    import papermill as pm
+    """Execute ``notebook`` with validated ``params`` and write .ipynb, .json, .html, index.
 
+    ``detailed``: exit 4 for DRIFT. ``grace``: seconds an interrupted step gets to clean up."""
+    private_dir(out_dir, tighten=(out_dir / "index.html").exists())
+    private_dir(out_dir / chapter)
+    work = Path(tempfile.mkdtemp(prefix=f"runbooks-{chapter}-"))  # 0700: unscrubbed output lives here
+    try:
+        return _run(notebook, chapter, params, overrides, out_dir, work, cell_timeout, progress, detailed, grace)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _run(notebook: Path, chapter: str, params: Params, overrides: list[str], out_dir: Path, work: Path,
+         cell_timeout: float, progress: bool, detailed: bool, grace: float) -> RunOutcome:
     html_path, ipynb_path, json_path = report_paths(out_dir, chapter, params.name)
-    ipynb_path.parent.mkdir(parents=True, exist_ok=True)
-    run_dir = ipynb_path.with_name(f".{ipynb_path.stem}.run")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir, executed = work / "run", work / "executed.ipynb"
+    run_dir.mkdir(mode=0o700)
     redactor = Redactor(secret_values(params))
-    env: dict[str, str] = {RUN_DIR_ENV: str(run_dir), "RUNBOOKS_HEADLESS": "1"}
+    env: dict[str, str] = {}
     safe_overrides = _secret_overrides(overrides, env)
-    for var, value in env.items():
-        if var.startswith("RUNBOOKS_SECRET_"):
-            redactor.add_secret(value)
+    for value in env.values():
+        redactor.add_secret(value)
+    env.update({RUN_DIR_ENV: str(run_dir), "RUNBOOKS_HEADLESS": "1"})
     parameters = {"params_file": params.source, "overrides": safe_overrides, "run_dir": str(run_dir)}
     started, t0 = utc_now(), time.monotonic()
-    error: tuple[str, str] | None = None
     saved_env = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
-        pm.execute_notebook(
-            str(notebook), str(ipynb_path), parameters=parameters, kernel_name=ensure_kernel(),
-            progress_bar=progress, request_save_on_cell_execute=True, execution_timeout=cell_timeout,
-            cwd=str(notebook.parent),
-        )
-    except Exception as exc:  # noqa: BLE001 - every failure still gets a report
-        error = _classify(exc)
+        ex = execute(notebook, executed, parameters, ensure_kernel(), cell_timeout=cell_timeout,
+                     cwd=notebook.parent, progress=progress, grace=grace)
     finally:
         for k, v in saved_env.items():
             if v is None:
@@ -174,32 +218,50 @@ def run_notebook(
             else:
                 os.environ[k] = v
     duration = time.monotonic() - t0
-    nb = nbformat.read(str(ipynb_path if ipynb_path.exists() else notebook), as_version=4)
-    if error and error[0] != "checks":
-        nb.cells.insert(0, _banner(*error))
-    nb = _scrub(nb, redactor)
+    nb = nbformat.read(str(executed if executed.exists() else notebook), as_version=4)
+    nb.cells = [c for c in nb.cells if "papermill-error-cell-tag" not in c.get("metadata", {}).get("tags", [])]
     checks = load_checks(run_dir / "checks.jsonl")
     evidence = load_records(run_dir / "evidence.jsonl")
+    error: dict[str, Any] | None = None
+    if ex.signal:
+        name = signal.Signals(ex.signal).name
+        step = _stopped_step(run_dir, evidence)
+        cell = _stopped_cell(nb)
+        error = {"kind": "interrupted", "signal": name, "step": step, "cell": cell,
+                 "banner": f"Run interrupted at step {step}" + (f" (In [{cell}])" if cell else "") + f" by {name}",
+                 "message": f"{name} received after {duration:.1f} s; the kernel was "
+                 + ("killed after the step ignored the interrupt" if ex.kernel_killed else
+                    "interrupted (the step's cleanup ran) and shut down") + f" in {ex.stop_s} s."}
+    elif ex.error is not None:
+        kind, text = _classify(ex.error)
+        step, cell = _stopped_step(run_dir, evidence), _stopped_cell(nb)
+        where = f" at step {step}" + (f" (In [{cell}])" if cell else "")
+        error = {"kind": kind, "step": step, "cell": cell, "banner": f"Run stopped: {kind}{where}",
+                 "message": text[-4000:]}
+    if error:
+        nb.cells.insert(0, _banner(error["banner"], error["message"]))
+    nb = _scrub(nb, redactor)
     meta = _json(run_dir / "meta.json")
     figures = _json(run_dir / "figures.json")
-    exec_kind = None if error is None or error[0] == "checks" else error[0]
-    exit_code = exit_code_for(checks, "unreachable" if exec_kind == "unreachable" else
-                              "params" if exec_kind == "params" else exec_kind)
+    exit_code = exit_code_for(checks, error["kind"] if error else None, detailed=detailed)
+    if ex.exit_code:
+        exit_code = ex.exit_code
+    counts = summarize(checks)
     summary: dict[str, Any] = {
         "chapter": chapter, "params": params.name, "params_file": params.source,
-        "mode": params.mode, "cluster_name": params.cluster_name,
+        "mode": params.mode, "mode_does": mode_does(chapter, params.mode), "cluster_name": params.cluster_name,
         "targets": meta.get("targets", []), "started_utc": started, "duration_s": round(duration, 2),
-        "status": "PASS" if exit_code == 0 else "FAIL", "exit_code": exit_code,
-        "execution_error": {"kind": error[0], "message": error[1][-4000:]} if exec_kind and error else None,
-        "counts": summarize(checks), "checks": [c.__dict__ for c in checks], "figures": figures,
+        "status": verdict_for(checks, error["kind"] if error else None),
+        "pending": sum(1 for c in checks if c.drift), "exit_code": exit_code,
+        "notices": _notices(counts, nb),
+        "execution_error": error, "counts": counts, "checks": [c.__dict__ for c in checks], "figures": figures,
         "evidence": evidence, "tools": meta.get("tools") or tool_versions(),
         "html": html_path.name, "ipynb": ipynb_path.name,
     }
     summary = redactor.redact_obj(summary)  # type: ignore[assignment]
-    nbformat.write(nb, str(ipynb_path))
-    json_path.write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
-    html_path.write_text(render_html(nb, summary), encoding="utf-8")
-    shutil.rmtree(run_dir, ignore_errors=True)
+    write_private(ipynb_path, nbformat.writes(nb))
+    write_private(json_path, json.dumps(summary, indent=2, default=str))
+    write_private(html_path, render_html(nb, summary))
     write_index(out_dir)
     return RunOutcome(exit_code, html_path, ipynb_path, json_path, summary)
 

@@ -53,6 +53,13 @@ def verdict_for(checks: list[Check], execution_error: str | None = None) -> str:
     return "PASS"
 
 
+def verdict_label(verdict: str, pending: int) -> str:
+    """"PASS", "FAIL" or "DRIFT (3 changes pending)"."""
+    if verdict == "DRIFT":
+        return f"DRIFT ({pending} change{'s' if pending != 1 else ''} pending)"
+    return verdict
+
+
 def exit_code_for(checks: list[Check], execution_error: str | None = None, detailed: bool = False) -> int:
     """0 PASS or DRIFT (4 for DRIFT when ``detailed``); 3 unreachable; 2 params; 130 interrupted; 1 FAIL."""
     codes = {FAILING[c.status] for c in checks if c.failed}

@@ -54,30 +54,57 @@ PANEL = """
 from runbooks_lib import display
 from runbooks_lib.run import Run
 run = Run.start("panel-test", {params!r}, [], {run_dir!r})
+display.header(run)
 calls = []
 box = display.panel(run, {{"say hello": lambda: calls.append((run.params.mode, list(run.params.only_hosts)))}})
 print("panel:", type(box).__name__)
 if box is not None:
-    mode = box.children[1].children[1].children[0]
-    button = box.children[1].children[1].children[2]
+    file_pick = box.children[0]
+    print("offered:", [f.rsplit("/", 1)[-1] for f in file_pick.options])
+    mode, confirm, _, button = box.children[1].children[1].children
     mode.value = "apply"
+    button.click()
+    print("unconfirmed calls:", calls, run.params.mode)
+    confirm.value = "not-the-cluster"
+    button.click()
+    print("wrong-name calls:", calls, run.params.mode)
+    confirm.value = "test"
     button.click()
     print("calls:", calls)
 """
 
 
-@pytest.mark.slow
-def test_panel_reruns_a_step_with_the_chosen_mode(tmp_path, fixtures) -> None:  # type: ignore[no-untyped-def]
-    src = PANEL.format(params=str(fixtures / "params" / "local.yaml"), run_dir=str(tmp_path))
+def _run_panel(src: str, env: dict[str, str]) -> list[dict]:
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(src)])
-    for env, expected in (({"JPY_SESSION_NAME": "x.ipynb"}, "calls: [('apply', [])]"), ({}, "panel: NoneType")):
-        saved = os.environ.pop("RUNBOOKS_HEADLESS", None)
-        os.environ.update(env)
-        try:
-            NotebookClient(nb, kernel_name=ensure_kernel(), timeout=60).execute()
-        finally:
-            os.environ.pop("JPY_SESSION_NAME", None)
-            if saved is not None:
-                os.environ["RUNBOOKS_HEADLESS"] = saved
-        text = "".join(o.get("text", "") for o in nb.cells[0].outputs)
-        assert expected in text, text
+    saved = os.environ.pop("RUNBOOKS_HEADLESS", None)
+    os.environ.update(env)
+    try:
+        NotebookClient(nb, kernel_name=ensure_kernel(), timeout=60).execute()
+    finally:
+        os.environ.pop("JPY_SESSION_NAME", None)
+        if saved is not None:
+            os.environ["RUNBOOKS_HEADLESS"] = saved
+    return nb.cells[0].outputs
+
+
+@pytest.mark.slow
+def test_panel_apply_needs_the_cluster_name_and_header_follows(tmp_path, fixtures) -> None:  # type: ignore[no-untyped-def]
+    src = PANEL.format(params=str(fixtures / "params" / "local.yaml"), run_dir=str(tmp_path))
+    outputs = _run_panel(src, {"JPY_SESSION_NAME": "x.ipynb"})
+    text = "".join(o.get("text", "") for o in outputs)
+    assert "unconfirmed calls: [] plan" in text, text  # apply without the cluster name typed: refused
+    assert "wrong-name calls: [] plan" in text, text
+    assert "calls: [('apply', [])]" in text, text
+    offered = text.split("offered:", 1)[1].splitlines()[0]
+    assert "lab.yaml" in offered and "local.yaml" in offered and "example-" not in offered
+    # the header, shown once, was re-rendered in place with the live mode and what it does
+    headers = [o["data"]["text/html"] for o in outputs if "runbooks-run-header" in o.get("data", {}).get("text/html", "")]
+    assert len(headers) == 1, headers
+    assert "apply (confirmed)" in headers[0] and "plan" not in headers[0].split("mode</th>")[1][:60]
+
+
+@pytest.mark.slow
+def test_panel_is_nothing_headless(tmp_path, fixtures) -> None:  # type: ignore[no-untyped-def]
+    src = PANEL.format(params=str(fixtures / "params" / "local.yaml"), run_dir=str(tmp_path))
+    text = "".join(o.get("text", "") for o in _run_panel(src, {}))
+    assert "panel: NoneType" in text, text

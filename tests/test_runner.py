@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+from html import unescape as html_unescape
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,11 @@ def run_cli(tmp_path: Path, notebook: str, *extra: str, params: Path = LOCAL) ->
     code = main(["run", str(NB / f"{notebook}.ipynb"), "-p", str(params), "--out", str(out), "-q", *extra])
     htmls = sorted(out.glob(f"{notebook}/*.html"))
     return code, (htmls[-1] if htmls else out / "missing.html")
+
+
+def header_of(html: Path) -> str:
+    """The report's verdict header, up to the end of its facts table."""
+    return html.read_text().split('<div class="runbooks-header">', 1)[1].split("</table>", 1)[0]
 
 
 def test_passing_run_writes_all_reports(tmp_path: Path) -> None:
@@ -117,3 +123,103 @@ def test_list_names_every_chapter(capsys: pytest.CaptureFixture[str]) -> None:
     for name in ("system-init", "kubeadm", "kube-proxy-modes", "calico-ips", "metrics-server",
                  "openebs-storage", "etcd-backup"):
         assert name in out
+
+
+def test_drift_is_not_failure(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, html = run_cli(tmp_path, "drift")
+    assert code == 0
+    assert "drift: DRIFT (2 changes pending) (exit 0)" in capsys.readouterr().out
+    data = json.loads(html.with_suffix(".json").read_text())
+    assert data["status"] == "DRIFT" and data["pending"] == 2 and data["exit_code"] == 0
+    assert 'runbooks-verdict-DRIFT">DRIFT (2 changes pending)' in header_of(html)
+    # the notebook's own verdict (display.show_verdict) agrees, and nothing raised
+    nb = html.with_suffix(".ipynb").read_text()
+    assert "DRIFT (2 changes pending)" in nb and "Traceback" not in nb
+    code, _ = run_cli(tmp_path, "drift", "--detailed-exitcode")
+    assert code == 4
+
+
+def test_n_a_in_lab_is_said_in_the_header(tmp_path: Path) -> None:
+    _, html = run_cli(tmp_path, "drift")
+    data = json.loads(html.with_suffix(".json").read_text())
+    assert data["notices"] and "1 check n/a in lab" in data["notices"][0]
+    header = header_of(html)
+    assert "runbooks-notice" in header and "n/a in lab" in header
+    _, html = run_cli(tmp_path, "passing")
+    assert json.loads(html.with_suffix(".json").read_text())["notices"] == []
+
+
+def test_failed_check_is_a_verdict_not_a_traceback(tmp_path: Path) -> None:
+    code, html = run_cli(tmp_path, "failing-check")
+    assert code == 1
+    for path in (html, html.with_suffix(".ipynb"), html.with_suffix(".json")):
+        text = path.read_text()
+        assert "Traceback" not in text and "An Exception was encountered" not in text, path
+        assert "ChecksFailed" not in text and "Run stopped" not in text, path
+    assert "Verdict: " in html.read_text()
+
+
+def test_real_error_traceback_sits_under_its_step(tmp_path: Path) -> None:
+    code, html = run_cli(tmp_path, "step-error")
+    assert code == 1
+    data = json.loads(html.with_suffix(".json").read_text())
+    assert data["status"] == "FAIL" and data["execution_error"]["step"] == "explode"
+    assert data["execution_error"]["banner"].startswith("Run stopped: cell error at step explode")
+    nb = json.loads(html.with_suffix(".ipynb").read_text())
+    tracebacks = [c for c in nb["cells"] if any(o.get("output_type") == "error" for o in c.get("outputs", []))]
+    assert len(tracebacks) == 1 and 'in_step("explode")' in "".join(tracebacks[0]["source"])
+    text = html.read_text()
+    assert "An Exception was encountered" not in text and "a real error in the explode step" in text
+
+
+def test_header_says_what_the_mode_does(tmp_path: Path) -> None:
+    from runbooks_lib import chapters
+    from runbooks_lib.runner import run_notebook, validate
+
+    ch = chapters.find("etcd-backup")
+    for mode, text in (("plan", ch.plan_does), ("apply", ch.apply_does)):
+        params, overrides = validate(str(LOCAL), [], mode)
+        outcome = run_notebook(NB / "passing.ipynb", ch.name, params, overrides, tmp_path / "r", progress=False)
+        assert outcome.summary["mode_does"] == f"{mode}: {text}"
+        assert f"{mode}: {text}" in html_unescape(header_of(outcome.html))
+
+
+def test_readme_chapter_table_matches_the_registry() -> None:
+    from runbooks_lib import chapters
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    rows = {int(m[0]): m[1] for m in re.findall(r"^\| (\d\d) \| [\w-]+ \| [^|]+ \| ([^|]+) \|$", readme, re.M)}
+    assert rows == {ch.number: ch.plan_does for ch in chapters.CHAPTERS}
+
+
+def test_reports_are_private(tmp_path: Path) -> None:
+    _, html = run_cli(tmp_path, "passing")
+    out = tmp_path / "reports"
+    for path in (html, html.with_suffix(".ipynb"), html.with_suffix(".json"), out / "index.html"):
+        assert path.stat().st_mode & 0o777 == 0o600, path
+    for d in (out, html.parent):
+        assert d.stat().st_mode & 0o777 == 0o700, d
+    assert sorted(p.name for p in html.parent.iterdir()) == sorted(
+        [html.name, html.with_suffix(".ipynb").name, html.with_suffix(".json").name])  # no run dir left
+
+
+def test_a_bad_earlier_report_is_skipped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "reports"
+    (out / "passing").mkdir(parents=True)
+    (out / "passing" / "latin1.json").write_bytes(b'{"chapter": "caf\xe9", "status": "PASS"}')
+    (out / "passing" / "list.json").write_text("[1, 2]")
+    (out / "passing" / "wrong-types.json").write_text('{"chapter": 1, "status": ["PASS"]}')
+    assert main(["reports", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert err.count("warning: skipping") == 3
+    code, html = run_cli(tmp_path, "passing")
+    assert code == 0 and html.name in (out / "index.html").read_text()
+
+
+def test_worst_exit_code_of_run_all() -> None:
+    from runbooks_lib.cli import worst_exit
+
+    assert worst_exit([0, 4, 0]) == 4
+    assert worst_exit([4, 1, 3]) == 1
+    assert worst_exit([0, 1, 143]) == 143
+    assert worst_exit([]) == 0

@@ -26,6 +26,11 @@ class Chapter:
     def built(self) -> bool:
         return self.notebook.exists()
 
+    def does(self, mode: str) -> str:
+        """What ``mode`` does for this chapter, e.g. "plan: reads …; changes nothing"."""
+        text = self.plan_does if mode == "plan" else self.apply_does
+        return f"{mode}: {text}" if text else ""
+
 
 CHAPTERS = [
     Chapter(1, "system-init", "prepare nodes for kubeadm: packages, swap, SELinux, firewall, modules, "
@@ -60,3 +65,11 @@ def find(name_or_number: str) -> Chapter:
             return ch
     names = ", ".join(c.name for c in CHAPTERS)
     raise KeyError(f"unknown chapter {name_or_number!r}; one of: {names}")
+
+
+def mode_does(name: str, mode: str) -> str:
+    """:meth:`Chapter.does` for a chapter name; "" for a notebook outside the registry."""
+    try:
+        return find(name).does(mode)
+    except KeyError:
+        return ""
