@@ -22,8 +22,9 @@ KPM = Path(__file__).resolve().parent / "fixtures" / "kpm"
 
 
 def _run(tmp_path: Path, kubeconfig: Path | None = None, hosts: list[dict[str, Any]] | None = None,
-         mode: str = "plan", **section: Any) -> Run:
-    params: dict[str, Any] = {"cluster_name": "prod", "mode": mode, "kube_proxy_modes": section}
+         mode: str = "plan", only_hosts: list[str] | None = None, **section: Any) -> Run:
+    params: dict[str, Any] = {"cluster_name": "prod", "mode": mode, "kube_proxy_modes": section,
+                              "only_hosts": only_hosts or []}
     if kubeconfig is not None:
         params["kube"] = {"kubeconfig": str(kubeconfig), "request_timeout": 10}
     tmp_path.mkdir(parents=True, exist_ok=True)
@@ -75,11 +76,11 @@ def test_production_target_without_bench_host_is_never_benchmarked(tmp_path: Pat
     assert _commands(apply) == []
 
 
-def test_unknown_bench_host_is_an_error_check_not_a_traceback(tmp_path: Path) -> None:
-    run = _run(tmp_path, hosts=_prod_hosts(), mode="apply", bench_host="prod-9")
+def test_unselected_bench_host_is_an_error_check_not_a_traceback(tmp_path: Path) -> None:
+    run = _run(tmp_path, hosts=_prod_hosts(), mode="apply", bench_host="prod-2", only_hosts=["prod-1"])
     assert chapter.dataplane_benchmark(run, run.params.kube_proxy_modes, progress=None) is None
     host, status, detail = _checks(run)["kube-proxy benchmark host"]
-    assert (host, status) == ("prod-9", "error") and "prod-1, prod-2" in detail
+    assert (host, status) == ("prod-2", "error") and "not among the selected hosts: prod-1" in detail
     assert run.exit_code == 1 and _commands(run) == []
 
 

@@ -19,15 +19,17 @@ from typing import Any
 import pandas as pd
 
 from ... import kube
+from ...facts import lab as labfacts
 from ...kube import KubeClient, KubeError
 from ...transport import CommandFailed, LocalTransport, TargetUnreachable, Transport
+from ..system_init import lab_known_hosts
+from ..system_init.labproof import missing_proof
 from . import benchmark, switch
 from .facts import parse_kernel_version
 from .recommend import Recommendation, recommend
 from .settings import Settings
 
 CLUSTER = "cluster"
-LAB_MARKER = "/etc/runbooks-lab"  # written by `runbooks lab up` on every lab node
 #: errors a step records as a check instead of raising (a bug's exception still raises)
 STEP_ERRORS = (KubeError, TargetUnreachable, CommandFailed, OSError, ValueError)
 
@@ -157,6 +159,14 @@ class BenchPlan:
                 f"{where}, as root in throwaway network namespaces kpm-<run id>-*")
 
 
+def lab_proof_missing(transport: Transport) -> list[str]:
+    """What is missing for the host to prove a lab node (system-init's proof: a container, the lab's
+    marker naming it, a host key in that lab's known_hosts); [] when proven."""
+    res = transport.run(f"hostname; {labfacts.COMMAND}", timeout=30)
+    hostname, _, rest = res.stdout.partition("\n")
+    return missing_proof(labfacts.parse(rest), hostname.strip(), lab_known_hosts)
+
+
 def plan_benchmark(run: Any, settings: Settings) -> BenchPlan:
     """The benchmark host: ``bench_host`` when set (an inventory host or ``local``), else the lab's
     first node when the target is the lab, else none (never a production node by default)."""
@@ -218,12 +228,12 @@ def _part_a(run: Any, settings: Settings, progress: benchmark.Progress | None) -
         run.check("kube-proxy benchmark", "-", "warn", f"not run: {plan.why}")
         return None
     transport = bench_transport(run, plan)
-    if not settings.bench_host:  # defaulted to the lab's first node: the node must prove it is one
-        marker = transport.run(f"cat {LAB_MARKER}", timeout=30)
-        if not marker.ok or "lab=" not in marker.stdout:
+    if not settings.bench_host:  # defaulted to the lab's first node: its facts must prove it is one
+        missing = lab_proof_missing(transport)
+        if missing:
             run.check("kube-proxy benchmark host", plan.host or "-", "error",
-                      f"flagged as a lab node but {LAB_MARKER} (the lab's marker) is absent: not benchmarking on it; "
-                      "set kube_proxy_modes.bench_host to run there on purpose")
+                      f"{plan.host} is flagged lab but its facts do not prove it: {'; '.join(missing)}. Not "
+                      "benchmarking on it; set kube_proxy_modes.bench_host to run there on purpose")
             return None
     with run.recorder.in_step("benchmark"):
         result = benchmark.run_benchmark(transport, settings, progress=progress)
@@ -273,9 +283,18 @@ def _kernel(cluster: Cluster, result: benchmark.BenchmarkResult | None) -> tuple
 
 
 def recommendation(run: Any, cluster: Cluster, settings: Settings,
-                   result: benchmark.BenchmarkResult | None) -> Recommendation:
+                   result: benchmark.BenchmarkResult | None) -> Recommendation | None:
     """The mode for this cluster, from its Service count and version (the API's when it answers),
-    its nodes' kernels and this run's measurements; recorded as an info check and a figure."""
+    its nodes' kernels and this run's measurements; recorded as an info check and a figure (an
+    unusable version is an error check, and None)."""
+    rec: Recommendation | None = None
+    with guarded(run, "recommended kube-proxy mode", CLUSTER):
+        rec = _recommendation(run, cluster, settings, result)
+    return rec
+
+
+def _recommendation(run: Any, cluster: Cluster, settings: Settings,
+                    result: benchmark.BenchmarkResult | None) -> Recommendation:
     state = cluster.state
     if settings.service_count is not None:
         count: int | None = settings.service_count
