@@ -1,6 +1,7 @@
 """Execute a notebook with papermill so that SIGINT and SIGTERM stop it cleanly.
 
-Papermill runs in a worker thread; the main thread only waits and owns the signal handlers.
+Papermill runs in a worker thread; the main thread only waits and owns the signal handlers
+(:class:`StopSignals`, held until the caller has written the report).
 On a signal it interrupts the kernel's process group (the running step's own ``finally``
 blocks and context managers clean up on the nodes), lets no further cell start, waits
 ``grace`` seconds for papermill to return (nbclient then shuts the kernel down), and
@@ -37,11 +38,6 @@ class Execution:
     kernel_pgid: int | None = None
     stop_s: float | None = None  # from the signal to papermill having returned
     kernel_killed: bool = False  # the kernel ignored the interrupt and was killed
-
-    @property
-    def exit_code(self) -> int | None:
-        """128 + signal number (130 SIGINT, 143 SIGTERM) for an interrupted run."""
-        return 128 + self.signal if self.signal else None
 
 
 class _Client(PapermillNotebookClient):  # type: ignore[misc]
@@ -122,14 +118,42 @@ def _signal_group(ex: Execution, sig: int) -> None:
         return
 
 
+class StopSignals:
+    """SIGINT/SIGTERM handlers for a whole run, including writing its report afterwards: a signal
+    is recorded (``received``, ``event``) instead of killing the process half way through a file.
+    Installed only in the main thread (Python's rule); the previous handlers come back on exit."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.received: list[int] = []
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {s: signal.signal(s, self._on_signal) for s in STOP_SIGNALS}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        self.received.append(signum)
+        self.event.set()
+
+    @property
+    def exit_code(self) -> int | None:
+        """128 + the first signal's number (130 SIGINT, 143 SIGTERM), if one arrived."""
+        return 128 + self.received[0] if self.received else None
+
+
 def execute(notebook: Path, output: Path, parameters: dict[str, Any], kernel_name: str, *,
-            cell_timeout: float, cwd: Path, progress: bool, grace: float = 20.0) -> Execution:
-    """Run ``notebook`` into ``output``; stop it on SIGINT/SIGTERM (see the module docstring)."""
+            cell_timeout: float, cwd: Path, progress: bool, stops: StopSignals, grace: float = 20.0) -> Execution:
+    """Run ``notebook`` into ``output``; stop it when ``stops`` sees SIGINT/SIGTERM (see the module
+    docstring)."""
     import papermill as pm
 
     ex = Execution()
-    stop = threading.Event()
-    received: list[int] = []
 
     def on_kernel(km: Any) -> None:
         ex.kernel_pid = km.provisioner.pid
@@ -140,29 +164,19 @@ def execute(notebook: Path, output: Path, parameters: dict[str, Any], kernel_nam
             pm.execute_notebook(
                 str(notebook), str(output), parameters=parameters, kernel_name=kernel_name,
                 engine_name=ENGINE, progress_bar=progress, request_save_on_cell_execute=True,
-                execution_timeout=cell_timeout, cwd=str(cwd), on_kernel=on_kernel, stop_requested=stop)
+                execution_timeout=cell_timeout, cwd=str(cwd), on_kernel=on_kernel, stop_requested=stops.event)
         except BaseException as exc:  # noqa: BLE001 - handed to the caller, which writes the report
             ex.error = exc
 
-    def on_signal(signum: int, _frame: Any) -> None:
-        received.append(signum)
-        stop.set()
-
-    in_main = threading.current_thread() is threading.main_thread()
-    previous = {s: signal.signal(s, on_signal) for s in STOP_SIGNALS} if in_main else {}
-    try:
-        worker = threading.Thread(target=work, name="papermill", daemon=True)
-        worker.start()
-        while worker.is_alive() and not stop.is_set():
-            worker.join(0.2)
-        if stop.is_set():
-            ex.signal = received[0]
-            t0 = time.monotonic()
-            _stop_kernel(ex, worker, grace, received)
-            ex.stop_s = round(time.monotonic() - t0, 2)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    worker = threading.Thread(target=work, name="papermill", daemon=True)
+    worker.start()
+    while worker.is_alive() and not stops.event.is_set():
+        worker.join(0.2)
+    if stops.event.is_set():
+        ex.signal = stops.received[0]
+        t0 = time.monotonic()
+        _stop_kernel(ex, worker, grace, stops.received)
+        ex.stop_s = round(time.monotonic() - t0, 2)
     return ex
 
 

@@ -2,7 +2,8 @@
 
 A notebook starts one with :meth:`Run.start` (after its ``parameters`` cell) and ends with
 :meth:`Run.finish`, which shows the verdict (PASS, DRIFT or FAIL) and never raises: a failed
-check is a verdict, not a crash; the runner takes the exit code from ``checks.jsonl``. Everything is also written to ``run_dir`` as it happens (JSON lines), so the
+check is a verdict, not a crash; the runner takes the exit code from ``checks.jsonl``. Everything
+is also written to ``run_dir`` (the runner's private directory) as it happens (JSON lines), so the
 runner can build the report even when the kernel dies half way.
 """
 
@@ -27,6 +28,8 @@ from .transport import SSHTransport, Transport
 from .verdict import Check, append_check, exit_code_for
 
 RUN_DIR_ENV = "RUNBOOKS_RUN_DIR"
+#: the chapter's reports directory (``--out``/<chapter>), set by the runner for earlier runs' figures
+REPORTS_DIR_ENV = "RUNBOOKS_REPORTS_DIR"
 
 
 class DestructiveRefused(PermissionError):
@@ -66,6 +69,8 @@ class Run:
         self.started_utc = utc_now()
         self._fleet: Fleet | None = None
         self.header_handle: Any = None  # display.header's handle, re-rendered when params switch
+        reports = os.environ.get(REPORTS_DIR_ENV)
+        self.reports_dir: Path | None = Path(reports) if reports else None  # None interactively
         if params.hosts:
             kind = "lab" if params.is_lab else "hosts"
             names = ", ".join(h.name for h in params.selected_hosts())

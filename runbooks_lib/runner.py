@@ -26,11 +26,11 @@ import nbformat
 
 from .chapters import mode_does
 from .evidence import STEP_FILE, load_records, utc_now
-from .execution import execute
+from .execution import StopSignals, execute
 from .params import PROJECT_ROOT, Params, is_secret_path, load_params, secret_values
 from .redact import Redactor
 from .report import private_dir, render_html, write_index, write_private
-from .run import RUN_DIR_ENV, tool_versions
+from .run import REPORTS_DIR_ENV, RUN_DIR_ENV, tool_versions
 from .verdict import exit_code_for, load_checks, summarize, verdict_for
 
 KERNEL_NAME = "runbooks"
@@ -188,13 +188,15 @@ def run_notebook(
     private_dir(out_dir / chapter)
     work = Path(tempfile.mkdtemp(prefix=f"runbooks-{chapter}-"))  # 0700: unscrubbed output lives here
     try:
-        return _run(notebook, chapter, params, overrides, out_dir, work, cell_timeout, progress, detailed, grace)
+        with StopSignals() as stops:  # a signal while the report is written no longer loses it
+            return _run(notebook, chapter, params, overrides, out_dir, work, cell_timeout, progress, detailed,
+                        grace, stops)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
 def _run(notebook: Path, chapter: str, params: Params, overrides: list[str], out_dir: Path, work: Path,
-         cell_timeout: float, progress: bool, detailed: bool, grace: float) -> RunOutcome:
+         cell_timeout: float, progress: bool, detailed: bool, grace: float, stops: StopSignals) -> RunOutcome:
     html_path, ipynb_path, json_path = report_paths(out_dir, chapter, params.name)
     run_dir, executed = work / "run", work / "executed.ipynb"
     run_dir.mkdir(mode=0o700)
@@ -203,14 +205,14 @@ def _run(notebook: Path, chapter: str, params: Params, overrides: list[str], out
     safe_overrides = _secret_overrides(overrides, env)
     for value in env.values():
         redactor.add_secret(value)
-    env.update({RUN_DIR_ENV: str(run_dir), "RUNBOOKS_HEADLESS": "1"})
+    env.update({RUN_DIR_ENV: str(run_dir), REPORTS_DIR_ENV: str(out_dir / chapter), "RUNBOOKS_HEADLESS": "1"})
     parameters = {"params_file": params.source, "overrides": safe_overrides, "run_dir": str(run_dir)}
     started, t0 = utc_now(), time.monotonic()
     saved_env = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
         ex = execute(notebook, executed, parameters, ensure_kernel(), cell_timeout=cell_timeout,
-                     cwd=notebook.parent, progress=progress, grace=grace)
+                     cwd=notebook.parent, progress=progress, stops=stops, grace=grace)
     finally:
         for k, v in saved_env.items():
             if v is None:
@@ -244,8 +246,8 @@ def _run(notebook: Path, chapter: str, params: Params, overrides: list[str], out
     meta = _json(run_dir / "meta.json")
     figures = _json(run_dir / "figures.json")
     exit_code = exit_code_for(checks, error["kind"] if error else None, detailed=detailed)
-    if ex.exit_code:
-        exit_code = ex.exit_code
+    if stops.exit_code:  # interrupted, or a signal came after the last cell: run-all starts nothing more
+        exit_code = stops.exit_code
     counts = summarize(checks)
     summary: dict[str, Any] = {
         "chapter": chapter, "params": params.name, "params_file": params.source,

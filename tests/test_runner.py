@@ -135,6 +135,7 @@ def test_drift_is_not_failure(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     # the notebook's own verdict (display.show_verdict) agrees, and nothing raised
     nb = html.with_suffix(".ipynb").read_text()
     assert "DRIFT (2 changes pending)" in nb and "Traceback" not in nb
+    assert f"reports_dir: {tmp_path / 'reports' / 'drift'}" in nb  # earlier runs are read from --out
     code, _ = run_cli(tmp_path, "drift", "--detailed-exitcode")
     assert code == 4
 
