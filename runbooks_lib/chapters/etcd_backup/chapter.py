@@ -573,8 +573,8 @@ def record_figures(run: Run, result: BackupResult) -> None:
 
 def reports_dir(run: Run | None = None) -> Path:
     """This chapter's reports directory: the one `runbooks run --out` writes to, else reports/etcd-backup."""
-    if run is not None and run.run_dir.parent.name == CHAPTER:
-        return run.run_dir.parent
+    if run is not None and run.reports_dir is not None:
+        return run.reports_dir
     return _project_root() / "reports" / CHAPTER
 
 
