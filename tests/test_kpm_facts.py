@@ -28,7 +28,8 @@ def test_netns_list_with_and_without_ids() -> None:
 
 
 @pytest.mark.parametrize(("fixture", "expected"), [
-    ("uname-r.debian12.txt", (6, 18, 44)), ("uname-r.rocky9.txt", (5, 14, 0))])
+    ("uname-r.debian12.txt", (6, 18, 44)),
+    pytest.param("uname-r.rocky9.txt", (5, 14, 0), marks=pytest.mark.written_fixture)])
 def test_kernel_version(fixture: str, expected: tuple[int, int, int]) -> None:
     assert facts.parse_kernel_version(read(fixture)) == expected
     assert facts.parse_kernel_version("garbage") is None
@@ -36,12 +37,13 @@ def test_kernel_version(fixture: str, expected: tuple[int, int, int]) -> None:
 
 @pytest.mark.parametrize(("fixture", "expected"), [
     ("iptables-version.debian12.txt", ("1.8.9", "nf_tables")),
-    ("iptables-version.rocky9.txt", ("1.8.10", "nf_tables"))])
+    pytest.param("iptables-version.rocky9.txt", ("1.8.10", "nf_tables"), marks=pytest.mark.written_fixture)])
 def test_iptables_version(fixture: str, expected: tuple[str, str]) -> None:
     assert facts.parse_iptables_version(read(fixture)) == expected
     assert facts.parse_iptables_version("iptables v1.8.7 (legacy)") == ("1.8.7", "legacy")
 
 
+@pytest.mark.written_fixture  # the rocky9 samples
 def test_nft_version_and_tables() -> None:
     assert facts.parse_nft_version(read("nft-version.debian12.txt")) == (1, 0, 6)
     assert facts.parse_nft_version(read("nft-version.rocky9.txt")) == (1, 0, 9)
@@ -50,6 +52,7 @@ def test_nft_version_and_tables() -> None:
     assert facts.parse_nft_tables(read("nft-list-tables.debian12.txt")) == [("ip", "nat"), ("ip", "filter")]
 
 
+@pytest.mark.written_fixture
 def test_ipvsadm_outputs() -> None:
     assert facts.parse_ipvsadm_services(read("ipvsadm-Ln.rocky9.txt")) == 4
     assert facts.parse_ipvsadm_error(read("ipvsadm-Ln-error.debian12.txt")) == "Protocol not available"
@@ -72,7 +75,7 @@ def _result() -> BenchmarkResult:
     return BenchmarkResult(host="vm", run_id="t2", documents=[small, doc])
 
 
-def test_tidy_frame_from_a_captured_run() -> None:
+def test_tidy_frame_from_a_captured_run() -> None:  # bench-n10000: captured (PROVENANCE.md)
     result = _result()
     frame = result.frame()
     assert list(frame.columns) == facts.ROW_COLUMNS
