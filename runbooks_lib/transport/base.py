@@ -1,16 +1,25 @@
 """Transport base: run a command on a target and get a CommandResult.
 
-Quoting, sudo, timeouts and evidence live here, once. Concrete transports (ssh, local)
+Quoting, sudo, timeouts, stopping and evidence live here, once. Concrete transports (ssh, local)
 only implement ``_exec`` (and file transfer where they can).
+
+An interrupted wait (KeyboardInterrupt, the runner's SIGTERM, a stopped fan-out) stops the
+command where it runs before the exception goes on: a local process group is killed by
+``_exec``; on a remote target the command's ``timeout`` process group gets TERM (KILL 1 s later)
+from a stop script found by the command's tag, as its own overrun kill would.
 """
 
 from __future__ import annotations
 
 import math
 import shlex
+import threading
 import time
+import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +27,8 @@ from ..evidence import Recorder, current, utc_now
 
 
 class TargetUnreachable(Exception):
-    """The target could not be reached (connection refused, timeout, auth failure, host key)."""
+    """The target could not be reached (connection refused, timeout, auth failure, host key),
+    or the connection died while a command ran."""
 
     def __init__(self, target: str, reason: str) -> None:
         super().__init__(f"{target}: unreachable: {reason}")
@@ -35,6 +45,11 @@ class CommandFailed(Exception):
             f"{(result.stderr or result.stdout).strip()[-500:]}"
         )
         self.result = result
+
+
+class Cancelled(BaseException):
+    """The fan-out this command ran in was stopped (interrupted, or past its wall limit). A
+    BaseException, like KeyboardInterrupt, so a step's ``except Exception`` does not carry on."""
 
 
 @dataclass
@@ -54,10 +69,60 @@ class CommandResult:
 
 Command = str | Sequence[str]
 
+#: the fan-outs the current thread works for (innermost last); any one set stops its commands
+_STOPS: ContextVar[tuple[threading.Event, ...]] = ContextVar("runbooks_stops", default=())
+
+
+@contextmanager
+def stop_scope(stop: threading.Event) -> Iterator[None]:
+    """Commands run in this thread inside the block are stopped, on their target too, once ``stop`` is set."""
+    token = _STOPS.set((*_STOPS.get(), stop))
+    try:
+        yield
+    finally:
+        _STOPS.reset(token)
+
+
+def stop_requested() -> bool:
+    """True when a fan-out the current thread works for has been stopped."""
+    return any(e.is_set() for e in _STOPS.get())
+
+
+@dataclass
+class Call:
+    """One command as ``_exec`` runs it. ``started`` is set once it may be running on the target;
+    ``stops`` are polled while waiting (``_exec`` raises Cancelled when one is set)."""
+
+    shell: str
+    timeout: float
+    stdin: str | None = None
+    stops: tuple[threading.Event, ...] = ()
+    tag: str = ""
+    started: bool = False
+
+    def check_stop(self, target: str) -> None:
+        if any(e.is_set() for e in self.stops):
+            raise Cancelled(f"{target}: fan-out stopped")
+
 
 def to_shell(cmd: Command) -> str:
     """A shell string: a str is taken as shell code, a sequence is quoted word by word."""
     return cmd if isinstance(cmd, str) else shlex.join(list(cmd))
+
+
+#: the environment variable that tags a remote command so the stop script finds its process group
+TAG_VAR = "RUNBOOKS_CMD"
+
+
+def stop_script(tag: str) -> str:
+    """Shell code that stops the command tagged ``tag``: TERM to its `timeout` process group
+    (waiting up to 2 s for it to appear, as the interrupt can overtake the exec), KILL after 1 s."""
+    pattern = shlex.quote(f"^timeout -k [0-9]+ [0-9]+ env {TAG_VAR}={tag} ")
+    return (f"i=0; while ! p=$(pgrep -o -f -- {pattern}); do i=$((i+1)); "
+            "[ $i -ge 20 ] && { echo 'not running'; exit 0; }; sleep 0.1; done; "
+            'pkill -TERM -g "$p"; i=0; while pgrep -g "$p" >/dev/null; do i=$((i+1)); '
+            '[ $i -ge 10 ] && { pkill -KILL -g "$p"; echo "group $p killed"; exit 0; }; sleep 0.1; done; '
+            'echo "group $p stopped"')
 
 
 class Transport(ABC):
@@ -65,6 +130,8 @@ class Transport(ABC):
 
     #: the exit code used for a command killed by its timeout (as coreutils `timeout`)
     TIMEOUT_EXIT = 124
+    #: seconds the stop of an interrupted remote command may take
+    STOP_TIMEOUT = 8.0
 
     def __init__(
         self,
@@ -89,11 +156,13 @@ class Transport(ABC):
     #: wrap remote commands in coreutils `timeout` so an overrun is killed where it runs
     kill_on_target = False
 
-    def wrap(self, shell: str, sudo: bool, timeout: float | None = None) -> str:
+    def wrap(self, shell: str, sudo: bool, timeout: float | None = None, tag: str | None = None) -> str:
         """Wrap ``shell`` for the target: `timeout` inside sudo (so the kill has the rights and
-        reaches the whole process group), and non-interactive sudo when the user is not root."""
+        reaches the whole process group, tagged for the stop script), and non-interactive sudo
+        when the user is not root."""
         if self.kill_on_target and timeout is not None:
-            shell = f"timeout -k 5 {max(1, math.ceil(timeout))} sh -c {shlex.quote(shell)}"
+            env = f"env {TAG_VAR}={tag} " if tag else ""
+            shell = f"timeout -k 5 {max(1, math.ceil(timeout))} {env}sh -c {shlex.quote(shell)}"
         elif sudo and self.needs_sudo:
             shell = f"sh -c {shlex.quote(shell)}"
         if sudo and self.needs_sudo:
@@ -111,21 +180,32 @@ class Transport(ABC):
         record: bool = True,
         display: str | None = None,
     ) -> CommandResult:
-        """Run ``cmd``; record it (``display`` replaces the command text in evidence)."""
+        """Run ``cmd``; record it (``display`` replaces the command text in evidence).
+
+        Interrupted while waiting (KeyboardInterrupt, a stopped fan-out: Cancelled, ...), the
+        command is stopped on the target first, then the exception goes on."""
         shell = to_shell(cmd)
         limit = self.command_timeout if timeout is None else timeout
-        wrapped = self.wrap(shell, sudo, limit)
+        tag = uuid.uuid4().hex[:16]
+        call = Call(self.wrap(shell, sudo, limit, tag), limit, stdin, _STOPS.get(), tag)
+        call.check_stop(self.name)
         started = utc_now()
         t0 = time.monotonic()
-        try:
-            code, out, err, timed_out = self._exec(wrapped, limit, stdin)
-        except TargetUnreachable as exc:
+
+        def note(status: str, stderr: str, exit_code: int | None = None) -> None:
             if record:
                 self.recorder.record(
-                    kind="command", target=self.name, command=display or shell, exit_code=None,
-                    stderr=exc.reason, duration_s=time.monotonic() - t0, started_utc=started,
-                    status="unreachable",
+                    kind="command", target=self.name, command=display or shell, exit_code=exit_code,
+                    stderr=stderr, duration_s=time.monotonic() - t0, started_utc=started, status=status,
                 )
+
+        try:
+            code, out, err, timed_out = self._exec(call)
+        except TargetUnreachable as exc:
+            note("unreachable", exc.reason)
+            raise
+        except BaseException as exc:
+            note("interrupted", f"{type(exc).__name__} while waiting; " + self._stop(call, sudo))
             raise
         result = CommandResult(
             target=self.name, command=display or shell, exit_code=code, stdout=out, stderr=err,
@@ -141,6 +221,26 @@ class Transport(ABC):
         if check and not result.ok:
             raise CommandFailed(result)
         return result
+
+    def _stop(self, call: Call, sudo: bool) -> str:
+        """Stop an interrupted command on the target; what happened (recorded as its own command)."""
+        if not call.started:
+            return "it had not started"
+        if not self.kill_on_target:
+            return "its process group was killed"  # by _exec, which holds the process
+        script = stop_script(call.tag)
+        t0 = time.monotonic()
+        try:
+            code, out, err, _ = self._exec(Call(self.wrap(script, sudo), self.STOP_TIMEOUT))
+        except (TargetUnreachable, OSError) as exc:  # best effort: why it failed is the evidence
+            what, code, out, err = f"could not stop it: {exc}", None, "", str(exc)
+        else:
+            what = f"stopped on the target: {out.strip() or err.strip()}" if code == 0 else \
+                f"stop exited {code}: {err.strip()}"
+        self.recorder.record(kind="command", target=self.name, command=f"stop command {call.tag}: {script}",
+                             exit_code=code, stdout=out, stderr=err, duration_s=time.monotonic() - t0,
+                             status="ok" if code == 0 else "failed")
+        return what
 
     def read_file(self, path: str, *, sudo: bool = True) -> str | None:
         """A file's text, or None when it does not exist."""
@@ -162,8 +262,13 @@ class Transport(ABC):
                         display=f"write {path} ({len(content.encode())} bytes, mode {mode})")
 
     @abstractmethod
-    def _exec(self, shell: str, timeout: float, stdin: str | None) -> tuple[int, str, str, bool]:
-        """Run shell code; return (exit code, stdout, stderr, timed_out). Raise TargetUnreachable."""
+    def _exec(self, call: Call) -> tuple[int, str, str, bool]:
+        """Run ``call.shell``; return (exit code, stdout, stderr, timed_out). Set ``call.started``
+        once it may run; poll ``call.check_stop``. Raise TargetUnreachable when the target is gone."""
+
+    def host_key(self) -> str | None:
+        """The target's host key as verified on connecting ("keytype base64"); None without one."""
+        return None
 
     def put(self, local: Path, remote: str) -> None:  # pragma: no cover - overridden
         raise NotImplementedError(f"{type(self).__name__} cannot upload files")

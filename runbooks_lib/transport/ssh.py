@@ -2,6 +2,11 @@
 
 No AutoAddPolicy: an unknown or changed host key is refused (reported unreachable with the
 reason), so a man in the middle cannot collect sudo commands.
+
+Every wait has a limit: connect, banner, auth and channel open take ``connect_timeout``; the exec
+request is given as long; a command's output is awaited until its timeout (+15 s for the node's
+own kill to report). A silent command is checked on: if the connection cannot open a channel
+within ``connect_timeout``, or closes under the command, the host is unreachable (not "failed").
 """
 
 from __future__ import annotations
@@ -11,22 +16,37 @@ import select
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import paramiko
 from fabric import Connection
 
-from .base import TargetUnreachable, Transport
+from .base import Call, TargetUnreachable, Transport
+
+#: seconds between checks for a stopped fan-out while a command runs
+POLL_S = 0.1
+#: what paramiko and the socket raise when the connection is gone or does not answer
+_LOST = (OSError, EOFError, paramiko.SSHException)
 
 
-def _no_delay(conn: Connection) -> None:
-    """TCP_NODELAY on the connection's socket. paramiko leaves Nagle on: each command's small
-    channel-open packet then waits for the server's delayed ACK, ~40 ms per command (measured:
-    open_session 42 ms -> 0.4 ms; ``sudo -n true`` round trip 60 ms -> 12 ms)."""
+def _why(exc: BaseException) -> str:
+    """An exception's message, or its name when it has none (EOFError)."""
+    return str(exc) or type(exc).__name__
+
+
+def _tune_socket(conn: Connection, user_timeout_s: float) -> None:
+    """TCP_NODELAY: paramiko leaves Nagle on, and each command's small channel-open packet then
+    waits for the server's delayed ACK, ~40 ms per command (measured: open_session 42 ms -> 0.4 ms;
+    ``sudo -n true`` round trip 60 ms -> 12 ms). TCP_USER_TIMEOUT: data the node does not
+    acknowledge within the limit (a node gone without closing the connection) drops the connection
+    instead of leaving a send blocked for the kernel's ~15 min of retries."""
     transport = conn.client.get_transport()
     sock = getattr(transport, "sock", None)
     if isinstance(sock, socket.socket):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if hasattr(socket, "TCP_USER_TIMEOUT"):  # Linux
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(user_timeout_s * 1000))
 
 
 class SSHTransport(Transport):
@@ -64,6 +84,7 @@ class SSHTransport(Transport):
                 "allow_agent": self.key is None,
                 "banner_timeout": self.connect_timeout,
                 "auth_timeout": self.connect_timeout,
+                "channel_timeout": self.connect_timeout,
             }
             if self.key is not None:
                 connect_kwargs["key_filename"] = str(self.key)
@@ -91,64 +112,147 @@ class SSHTransport(Transport):
             except (TimeoutError, OSError, EOFError) as exc:
                 raise TargetUnreachable(
                     self.name, f"cannot connect to {self.address}:{self.port}: {exc}") from exc
-            _no_delay(conn)
+            _tune_socket(conn, self.connect_timeout)
             self._conn = conn
             return conn
 
+    def host_key(self) -> str | None:
+        """The host key the server proved it holds on connecting ("keytype base64"), which the
+        connection accepted only because it is in ``known_hosts`` (connects if not connected)."""
+        transport = self._connection().client.get_transport()
+        if transport is None:
+            raise TargetUnreachable(self.name, "connection closed")
+        key = transport.get_remote_server_key()
+        return f"{key.get_name()} {key.get_base64()}"
+
+    def _gone(self, transport: paramiko.Transport) -> str | None:
+        """Why the connection is dead, or None when it opens a channel within connect_timeout."""
+        if not transport.is_active():
+            exc = transport.get_exception()
+            return "connection closed" + (f" ({_why(exc)})" if exc else "")
+        try:
+            transport.open_session(timeout=self.connect_timeout).close()
+        except _LOST as exc:
+            return _why(exc)
+        return None
+
+    def _lost(self, why: str, what: str) -> TargetUnreachable:
+        self.close()
+        return TargetUnreachable(self.name, f"connection to {self.address} lost {what}: {why}")
+
     kill_on_target = True
 
-    def _exec(self, shell: str, timeout: float, stdin: str | None) -> tuple[int, str, str, bool]:
+    def _exec(self, call: Call) -> tuple[int, str, str, bool]:
         """One exec channel per command; stdin written in bulk (invoke feeds it a byte at a time).
 
-        ``shell`` already runs under coreutils ``timeout`` on the host (see ``wrap``), so an
+        ``call.shell`` already runs under coreutils ``timeout`` on the host (see ``wrap``), so an
         overrun is killed there, not merely abandoned; a local deadline backs it up.
         """
-        conn = self._connection()
-        transport = conn.client.get_transport()
-        limit = max(1, math.ceil(timeout))
+        transport = self._connection().client.get_transport()
+        limit = max(1, math.ceil(call.timeout))
         t0 = time.monotonic()
         try:
             if transport is None or not transport.is_active():
                 raise paramiko.SSHException("transport closed")
+            call.check_stop(self.name)
             chan = transport.open_session(timeout=self.connect_timeout)
-            chan.exec_command(shell)
-            if stdin is not None:
-                chan.sendall(stdin.encode())
-            chan.shutdown_write()
-        except (OSError, EOFError, paramiko.SSHException) as exc:
-            self.close()
-            raise TargetUnreachable(self.name, f"connection lost: {exc}") from exc
-        out, err = bytearray(), bytearray()
-        deadline = t0 + limit + 15
+        except _LOST as exc:
+            raise self._lost(_why(exc), "before the command") from exc
         try:
-            while True:
-                while chan.recv_ready():
-                    out += chan.recv(65536)
-                while chan.recv_stderr_ready():
-                    err += chan.recv_stderr(65536)
-                if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
-                    break
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return (self.TIMEOUT_EXIT, out.decode(errors="replace"),
-                            err.decode(errors="replace") + f"\n[no answer {limit + 15}s after start]", True)
-                ready, _, _ = select.select([chan], [], [], min(remaining, 1.0))
-                if ready and not (chan.recv_ready() or chan.recv_stderr_ready() or chan.exit_status_ready()):
-                    time.sleep(0.005)
-            code = chan.recv_exit_status()
+            self._exec_request(chan, call)
+            if call.stdin is not None:
+                chan.settimeout(limit + 15)  # a send blocked on a window the command never opens
+                chan.sendall(call.stdin.encode())
+            chan.shutdown_write()
+            out, err = self._wait(chan, transport, call, t0 + limit + 15)
+        except _LOST as exc:
+            raise self._lost(self._gone(transport) or _why(exc),
+                             "during the command") from exc
         finally:
             chan.close()
+        if out is None:
+            return (self.TIMEOUT_EXIT, "", err.decode(errors="replace")
+                    + f"\n[no answer {limit + 15}s after start]", True)
+        code = chan.recv_exit_status()
+        if code == -1 or code > 128:  # no exit status, or killed by a signal: was it the node going away?
+            why = self._gone(transport)
+            if why:
+                raise self._lost(why, f"during the command (exit {code})")
         timed_out = code == self.TIMEOUT_EXIT and time.monotonic() - t0 >= limit - 0.5
         stderr = err.decode(errors="replace")
         if timed_out:
             stderr += f"\n[killed after {limit}s timeout]"
         return code, out.decode(errors="replace"), stderr, timed_out
 
+    def _exec_request(self, chan: paramiko.Channel, call: Call) -> None:
+        """paramiko waits for the exec reply without a limit: a timer closes the channel after
+        ``connect_timeout``, which ends that wait."""
+        fired = threading.Event()
+
+        def expire() -> None:
+            fired.set()
+            chan.close()
+
+        watchdog = threading.Timer(self.connect_timeout, expire)
+        watchdog.start()
+        call.started = True
+        try:
+            chan.exec_command(call.shell)
+        except _LOST as exc:
+            if fired.is_set():
+                raise paramiko.SSHException(f"no answer to the exec request within {self.connect_timeout:.0f}s") \
+                    from exc
+            raise
+        finally:
+            watchdog.cancel()
+
+    def _wait(self, chan: paramiko.Channel, transport: paramiko.Transport, call: Call,
+              deadline: float) -> tuple[bytearray | None, bytearray]:
+        """Read until the command exits: (stdout, stderr), stdout None at the deadline. After
+        ``connect_timeout`` of silence the connection is checked; a stopped fan-out raises Cancelled."""
+        out, err = bytearray(), bytearray()
+        heard = time.monotonic()
+        while True:
+            while chan.recv_ready():
+                out += chan.recv(65536)
+                heard = time.monotonic()
+            while chan.recv_stderr_ready():
+                err += chan.recv_stderr(65536)
+                heard = time.monotonic()
+            if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
+                return out, err
+            call.check_stop(self.name)
+            now = time.monotonic()
+            if now >= deadline:
+                return None, err
+            if now - heard >= self.connect_timeout:
+                why = self._gone(transport)
+                if why:
+                    raise self._lost(why, f"during the command (silent {now - heard:.0f}s)")
+                heard = time.monotonic()
+            ready, _, _ = select.select([chan], [], [], min(deadline - now, POLL_S))
+            if ready and not (chan.recv_ready() or chan.recv_stderr_ready() or chan.exit_status_ready()):
+                time.sleep(0.005)
+
+    def _transfer(self, what: str, move: Callable[[Connection], object]) -> None:
+        """An SFTP transfer whose replies may take up to ``command_timeout`` each; a connection
+        that dies under it is the host unreachable (a missing file stays an OSError)."""
+        conn = self._connection()
+        conn.sftp().get_channel().settimeout(self.command_timeout)
+        try:
+            move(conn)
+        except _LOST as exc:
+            transport = conn.client.get_transport()
+            why = "connection closed" if transport is None else self._gone(transport)
+            if why is None:
+                raise
+            raise self._lost(why, what) from exc
+
     def put(self, local: Path, remote: str) -> None:
-        self._connection().put(str(local), remote)
+        self._transfer(f"uploading {remote}", lambda c: c.put(str(local), remote))
 
     def get(self, remote: str, local: Path) -> None:
-        self._connection().get(remote, str(local))
+        self._transfer(f"downloading {remote}", lambda c: c.get(remote, str(local)))
 
     def close(self) -> None:
         with self._lock:
