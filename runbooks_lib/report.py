@@ -29,7 +29,7 @@ _REMOTE_REF = re.compile(
 
 def _badge(status: str, color_of: str | None = None) -> str:
     color = COLORS.get(color_of or status, "#57606a")
-    return (f"<span style='background:{color};color:#fff;padding:1px 6px;border-radius:3px'>"
+    return (f"<span style='background:{color};color:#fff;padding:1px 6px;border-radius:3px;white-space:nowrap'>"
             f"{html.escape(status)}</span>")
 
 
@@ -87,7 +87,7 @@ def header_html(summary: dict[str, Any]) -> str:
     parts.append(f"<h2>Checks ({len(checks)})</h2><table><tr><th>check</th><th>host</th><th>status</th>"
                  "<th>detail</th></tr>")
     for c in checks:
-        parts.append(f"<tr><td>{html.escape(c['check'])}</td><td>{html.escape(c['host'])}</td>"
+        parts.append(f"<tr><td>{html.escape(c['check'])}</td><td style='white-space:nowrap'>{html.escape(c['host'])}</td>"
                      f"<td>{_badge(c['status'])}</td><td><pre>{html.escape(c.get('detail', ''))}</pre></td></tr>")
     parts.append("</table>")
     by_step: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()

@@ -190,6 +190,8 @@ def render_systemd(chapter: str, params_file: str | Path, cron: str, *, runbooks
         "Environment=RUNBOOKS_HEADLESS=1\n"
         f"ExecStart={cmd}\n"
         f"TimeoutStartSec={int(timeout_s)}\n"
+        # SIGTERM to `runbooks` only: it interrupts the kernel (the step cleans up) and writes the report
+        "KillMode=mixed\nTimeoutStopSec=90\n"
         "Nice=10\nIOSchedulingClass=best-effort\nIOSchedulingPriority=7\n"
     )
     timer = (

@@ -169,3 +169,15 @@ def test_a_step_that_ignores_the_interrupt_is_killed_with_its_children(tmp_path:
     assert data["execution_error"]["step"] == "stubborn"
     assert "killed after the step ignored the interrupt" in data["execution_error"]["message"]
     assert stopped < 60, stopped
+
+
+def test_scheduled_unit_sends_sigterm_to_the_runner_only() -> None:
+    """systemd's default KillMode signals the kernel too, which then dies before its step can clean
+    up; with ``mixed`` only `runbooks` gets SIGTERM, and the rest is killed after TimeoutStopSec."""
+    from runbooks_lib.schedule import render_systemd
+
+    units = render_systemd("system-init", LOCAL, "0 3 * * *", runbooks="/usr/bin/runbooks")
+    service = units["runbooks-system-init.service"]
+    assert "\nKillMode=mixed\n" in service
+    stop = int(service.split("\nTimeoutStopSec=", 1)[1].split("\n", 1)[0])
+    assert stop > 20 + 30  # the kernel's grace (20 s) and the report
