@@ -302,8 +302,8 @@ def retain(run: Run, result: BackupResult | None = None, pinned: Pinned | None =
             run.check("retention", node, "info", "skipped: a restore was asked and has not completed and verified; "
                                                  "nothing is deleted while a restore is pending")
             return []
-        if apply and result is not None and not result.verified:
-            run.check("retention", node, "info", "skipped: this run's snapshot is not verified; nothing is deleted")
+        if apply and (result is None or not result.verified):
+            run.check("retention", node, "info", "skipped: this run took no verified snapshot; nothing is deleted")
             return []
         protect: dict[str, str] = {}
         if pinned is not None:
@@ -568,7 +568,8 @@ def record_figures(run: Run, result: BackupResult) -> None:
         run.figure(k, v)
     for k, v in result.timings.items():
         run.figure(k, v)
-    run.figure("verified", result.verified)
+    if result.snapshot is not None:  # plan takes none: no "verified: false" for dashboards to misread
+        run.figure("verified", result.verified)
 
 
 def reports_dir(run: Run | None = None) -> Path:
