@@ -426,3 +426,20 @@ def test_dropped_ssh_channel_during_a_save_leaves_nothing_on_the_node(lab: objec
     finally:
         _cont_etcd(run, target)
     assert _leftovers(run, target, d) == ""
+
+
+def test_a_staging_copy_left_by_a_dropped_connection_is_removed(params: Path, tmp_path: Path) -> None:
+    """Issue 18.4: a staging copy in the node's /tmp (the SSH user's, older than a copy can take) is removed by
+    the next copy; a fresh one (another run copying now) is left alone."""
+    run = apply(params, tmp_path, "etcd_backup.drill=false")
+    target = eb.discover(run)
+    assert target is not None
+    t = run.transport(target.node)
+    t.run("mkdir -p /tmp/runbooks-etcd.stale1 /tmp/runbooks-etcd.fresh1 && head -c 100000 /dev/zero > "
+          "/tmp/runbooks-etcd.stale1/x.db && touch -d '2 days ago' /tmp/runbooks-etcd.stale1", sudo=False, check=True)
+    try:
+        assert eb.backup(run, target).verified
+        assert not t.run("test -e /tmp/runbooks-etcd.stale1", sudo=False).ok
+        assert t.run("test -d /tmp/runbooks-etcd.fresh1", sudo=False).ok
+    finally:
+        t.run("rm -rf /tmp/runbooks-etcd.stale1 /tmp/runbooks-etcd.fresh1", sudo=False)

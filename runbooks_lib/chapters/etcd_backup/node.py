@@ -501,7 +501,11 @@ def fetch(t: Transport, remote: str, local: Path, s: Settings) -> None:
     if not t.needs_sudo:
         t.get(remote, local)
         return
-    stage = t.run("mktemp -d /tmp/runbooks-etcd.XXXXXX", sudo=False, timeout=30, check=True).stdout.strip()
+    # a staging dir left by a run whose connection dropped mid-copy (older than a copy can take) goes first
+    stale = max(1, int(s.timeouts.copy_s // 60) + 1)
+    stage = t.run(f"find /tmp -maxdepth 1 -name 'runbooks-etcd.*' -user \"$(id -un)\" -mmin +{stale} "
+                  "-exec rm -rf {} + 2>/dev/null; mktemp -d /tmp/runbooks-etcd.XXXXXX", sudo=False, timeout=30,
+                  check=True).stdout.strip().splitlines()[-1]
     staged = f"{stage}/{Path(remote).name}"
     try:
         t.run(f"cp {q(remote)} {q(staged)} && chown {q(t.user)} {q(staged)} && chmod 0600 {q(staged)}",
