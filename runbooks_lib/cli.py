@@ -68,16 +68,17 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_one(notebook: Path, name: str, args: argparse.Namespace) -> int:
+def _run_one(notebook: Path, name: str, args: argparse.Namespace) -> tuple[int, str]:
+    """Run one notebook; (exit code, verdict text)."""
     from .report import verdict_text
     from .runner import run_notebook, validate
 
     if problems := _usage_problems(args):
-        return _refuse(problems)
+        return _refuse(problems), "not run"
     try:
         params, overrides = validate(args.params, args.set or [], args.mode)
     except ParamsError as exc:
-        return _refuse([f"invalid parameters: {exc}"])
+        return _refuse([f"invalid parameters: {exc}"]), "not run"
     print(f"running {name} ({notebook.name}) in {params.mode} mode with {params.source}", file=sys.stderr)
     outcome = run_notebook(notebook, name, params, overrides, Path(args.out).expanduser(), args.cell_timeout,
                            progress=not args.quiet, detailed=args.detailed_exitcode)
@@ -87,7 +88,7 @@ def _run_one(notebook: Path, name: str, args: argparse.Namespace) -> int:
     if s.get("execution_error"):
         print(s["execution_error"]["banner"], file=sys.stderr)
     print(f"report: {outcome.html}")
-    return outcome.exit_code
+    return outcome.exit_code, verdict_text(s)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -96,7 +97,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         nb = Path(target).expanduser()
         if problem := _notebook_problem(nb):
             return _refuse([problem])
-        return _run_one(nb, nb.stem, args)
+        return _run_one(nb, nb.stem, args)[0]
     try:
         ch = chapters.find(target)
     except KeyError as exc:
@@ -105,7 +106,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if not ch.built:
         print(f"chapter {ch.name} is not built yet ({ch.notebook} does not exist)", file=sys.stderr)
         return 2
-    return _run_one(ch.notebook, ch.name, args)
+    return _run_one(ch.notebook, ch.name, args)[0]
 
 
 def _cmd_run_all(args: argparse.Namespace) -> int:
@@ -132,16 +133,16 @@ def _cmd_run_all(args: argparse.Namespace) -> int:
         if not ch.built:
             print(f"skip {ch.name}: not built yet", file=sys.stderr)
             continue
-        code = _run_one(ch.notebook, ch.name, args)
-        results.append((ch.name, code))
+        code, verdict = _run_one(ch.notebook, ch.name, args)
+        results.append((ch.name, code, verdict))
         if code in (130, 143):
             print("interrupted: no further chapter started", file=sys.stderr)
             break
-    worst = worst_exit([code for _, code in results])
+    worst = worst_exit([code for _, code, _ in results])
     index = write_index(Path(args.out).expanduser())
     print("\nsummary:")
-    for name, code in results:
-        print(f"  {name:<17} exit {code}")
+    for name, code, verdict in results:
+        print(f"  {name:<17} {verdict:<26} exit {code}")
     print(f"index: {index}")
     return worst
 
