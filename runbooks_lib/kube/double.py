@@ -48,7 +48,7 @@ from urllib.parse import parse_qs, parse_qsl
 import yaml
 
 from .double_seed import DEFAULT_NODES, NodeSpec, check_nodes, control_plane_ip, parse_node_arg, seed_objects
-from .double_store import ApiError, Obj, Store, labels_match, now_rfc3339
+from .double_store import ApiError, Obj, Store, fields_match, labels_match, now_rfc3339, parse_label_selector
 from .paths import BUILTIN, ResourceType, parse_path, split_url, verb_for
 from .pki import Pki, make_pki
 
@@ -103,6 +103,8 @@ class ApiDouble:
     #: pods on these nodes see no Service ClusterIP (a failed dataplane, for health-gate tests)
     broken_nodes: set[str] = field(default_factory=set)
     exec_handler: ExecHandler | None = None
+    #: a watch that asked for bookmarks gets one after this many idle seconds
+    bookmark_s: float = 10.0
 
     def __post_init__(self) -> None:
         self.nodes = check_nodes(list(self.nodes))
@@ -666,7 +668,9 @@ class _Handler(BaseHTTPRequestHandler):
         if parsed.sub == "exec":
             return self._exec(rt, parsed, query)
         if params.get("watch") in ("true", "1"):
-            raise ApiError(405, "MethodNotAllowed", "watch is not served by the API double; poll with list")
+            if method != "GET":
+                raise ApiError(405, "MethodNotAllowed", "watch is a GET")
+            return self._watch(rt, parsed, params)
         dry = params.get("dryRun") == "All"
         manager = params.get("fieldManager") or self.headers.get("User-Agent", "unknown").split("/")[0]
         status_only = parsed.sub == "status"
@@ -714,6 +718,91 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(200, st.list_doc(rt, gone))
                 return 200
         raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+
+    # -- watch: https://kubernetes.io/docs/reference/using-api/api-concepts/#efficient-detection-of-changes
+    def _watch(self, rt: ResourceType, parsed: Any, params: dict[str, str]) -> int:
+        """Stream ADDED/MODIFIED/DELETED (and BOOKMARK when asked) as chunked JSON lines until
+        ``timeoutSeconds`` (default 1800) or the server stops. No resourceVersion (or "0"): the current
+        objects first as ADDED; a resourceVersion older than the log keeps: 410 Gone."""
+        d, st = self.double, self.double.store
+        if params.get("sendInitialEvents") == "true":
+            raise ApiError(422, "Invalid", 'ListOptions.meta.k8s.io "" is invalid: sendInitialEvents: Forbidden: '
+                                           "sendInitialEvents is forbidden for watch unless the WatchList "
+                                           "feature gate is enabled")
+        try:
+            timeout = float(params.get("timeoutSeconds") or 1800)
+        except ValueError as exc:
+            raise ApiError(400, "BadRequest", f"invalid timeoutSeconds: {exc}") from exc
+        deadline = time.monotonic() + max(timeout, 0.0)
+        bookmarks = params.get("allowWatchBookmarks") in ("true", "1")
+        reqs = parse_label_selector(params.get("labelSelector", ""))
+        fsel = params.get("fieldSelector", "")
+
+        def wanted(key: tuple[str, str, str, str], obj: Obj) -> bool:
+            if key[:2] != (rt.group, rt.plural) or (parsed.namespace and rt.namespaced and key[2] != parsed.namespace):
+                return False
+            if parsed.name and key[3] != parsed.name:
+                return False
+            return labels_match(obj["metadata"].get("labels") or {}, reqs) and fields_match(obj, fsel)
+
+        with st.lock:
+            rv_text = params.get("resourceVersion", "")
+            if rv_text in ("", "0"):
+                start = st.rv
+                first = [("ADDED", copy.deepcopy(o)) for o in st.list(rt, parsed.namespace, params.get("labelSelector", ""),
+                                                                      fsel) if not parsed.name or
+                         o["metadata"]["name"] == parsed.name]
+            else:
+                try:
+                    start = int(rv_text)
+                except ValueError as exc:
+                    raise ApiError(400, "BadRequest", f"invalid resourceVersion {rv_text!r}") from exc
+                first = []
+                if start < st.oldest_rv():
+                    first = [("ERROR", ApiError(410, "Expired", f"too old resource version: {start} "
+                                                                f"({st.oldest_rv()})").status())]
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("Audit-Id", secrets.token_hex(8))
+        self.end_headers()
+        self.close_connection = True
+
+        def emit(kind: str, obj: Obj) -> None:
+            data = json.dumps({"type": kind, "object": obj}).encode() + b"\n"
+            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+            self.wfile.flush()
+
+        try:
+            for kind, obj in first:
+                emit(kind, obj)
+            if first and first[0][0] == "ERROR":
+                self.wfile.write(b"0\r\n\r\n")
+                return 200
+            idle_since = time.monotonic()
+            while not d._stop.is_set():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                with st.lock:
+                    batch = [(ev, copy.deepcopy(o)) for rv, ev, key, o in st.log if rv > start and wanted(key, o)]
+                    latest = st.rv
+                    if not batch and latest <= start:
+                        st.changed.wait(min(left, 0.25))
+                start = latest
+                for kind, obj in batch:
+                    emit(kind, obj)
+                if batch:
+                    idle_since = time.monotonic()
+                elif bookmarks and time.monotonic() - idle_since >= d.bookmark_s:
+                    emit("BOOKMARK", {"kind": rt.kind, "apiVersion": rt.api_version,
+                                      "metadata": {"resourceVersion": str(latest)}})
+                    idle_since = time.monotonic()
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except OSError:  # the client went away: nothing left to send
+            return 200
+        return 200
 
     @staticmethod
     def _require_obj(body: Any) -> Obj:

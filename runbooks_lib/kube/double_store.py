@@ -16,6 +16,7 @@ import re
 import secrets
 import threading
 import uuid
+from collections import deque
 from typing import Any
 
 from .paths import ResourceType
@@ -280,6 +281,19 @@ class Store:
         self.objects: dict[tuple[str, str, str, str], Obj] = {}
         self.owners: dict[tuple[str, str, str, str], Owners] = {}
         self.rv = 1000
+        #: watch log: (resourceVersion, event type, key, object); ``changed`` is notified on each write
+        self.log: deque[tuple[int, str, tuple[str, str, str, str], Obj]] = deque(maxlen=20000)
+        self.changed = threading.Condition(self.lock)
+
+    def _record(self, event: str, key: tuple[str, str, str, str], obj: Obj) -> None:
+        self.log.append((int(obj["metadata"]["resourceVersion"]), event, key, copy.deepcopy(obj)))
+        self.changed.notify_all()
+
+    def oldest_rv(self) -> int:
+        """The oldest resourceVersion a watch can start from (older: 410 Gone)."""
+        if self.log and len(self.log) == self.log.maxlen:
+            return self.log[0][0] - 1
+        return 0
 
     def type_for(self, group: str, plural: str) -> ResourceType:
         rt = self.types.get((group, plural))
@@ -405,6 +419,7 @@ class Store:
         if not dry_run:
             self.objects[key] = body
             self.owners[key] = owners
+            self._record("ADDED", key, body)
         return copy.deepcopy(body)
 
     def _write(self, rt: ResourceType, key: tuple[str, str, str, str], old: Obj, new: Obj,
@@ -428,6 +443,8 @@ class Store:
         if not dry_run:
             self.objects[key] = new
             self.owners[key] = owners
+            if new["metadata"]["resourceVersion"] != old["metadata"]["resourceVersion"]:
+                self._record("MODIFIED", key, new)
         return copy.deepcopy(new)
 
     def _take_changed(self, key: tuple[str, str, str, str], old: Obj, new: Obj, manager: str) -> Owners:
@@ -491,6 +508,7 @@ class Store:
             if not dry_run:
                 self.objects[key] = body
                 self.owners[key] = owners
+                self._record("ADDED", key, body)
             return copy.deepcopy(body), True
         owners = copy.deepcopy(self.owners.get(key, {}))
         current = leaf_paths(old)
@@ -529,7 +547,8 @@ class Store:
             key = self._key(rt, namespace, name)
             del self.objects[key]
             self.owners.pop(key, None)
-            self._next_rv()
+            out["metadata"]["resourceVersion"] = self._next_rv()
+            self._record("DELETED", key, out)
         return out
 
     def put_raw(self, rt: ResourceType, obj: Obj, manager: str = "kube-controller-manager") -> Obj:
@@ -550,6 +569,8 @@ class Store:
         self._render_managed(key, obj, rt, owners)
         self.objects[key] = obj
         self.owners[key] = owners
+        if old is None or obj["metadata"]["resourceVersion"] != old["metadata"]["resourceVersion"]:
+            self._record("ADDED" if old is None else "MODIFIED", key, obj)
         return obj
 
 
