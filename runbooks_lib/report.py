@@ -53,8 +53,11 @@ def write_private(path: Path, text: str) -> Path:
 
 
 def verdict_text(summary: dict[str, Any]) -> str:
-    """"PASS", "DRIFT (3 changes pending)" or "FAIL"."""
-    return verdict_label(str(summary["status"]), int(summary.get("pending") or 0))
+    """"PASS", "DRIFT (3 changes pending)", "FAIL" or "FAIL (interrupted)"."""
+    err = summary.get("execution_error")
+    interrupted = isinstance(err, dict) and err.get("kind") == "interrupted"
+    return verdict_label(str(summary["status"]), int(summary.get("pending") or 0)) + (
+        " (interrupted)" if interrupted else "")
 
 
 def header_html(summary: dict[str, Any]) -> str:

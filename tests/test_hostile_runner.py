@@ -131,7 +131,7 @@ def test_signal_stops_the_kernel_and_writes_the_report(tmp_path: Path, sig: sign
     after = [c for c in json.loads(html.with_suffix(".ipynb").read_text())["cells"]
              if "a cell after the interrupted one ran" in "".join(c["source"])]
     assert after and after[0]["outputs"] == [], "no cell starts after the interrupt"
-    assert html.name in (out / "index.html").read_text()
+    assert html.name in (out / "index.html").read_text() and "FAIL (interrupted)" in (out / "index.html").read_text()
     assert "Run interrupted at step long wait" in stderr and f"report: {html}" in stdout
     assert sorted(p.name for p in out.rglob("*") if p.is_file()) == sorted(
         ["index.html", html.name, html.with_suffix(".ipynb").name, html.with_suffix(".json").name])
