@@ -162,11 +162,22 @@ def load_summaries(reports_root: Path) -> list[dict[str, Any]]:
     return out
 
 
+def _tighten(json_path: Path) -> None:
+    """An earlier run's report files 0600 and its chapter directory 0700 (older versions wrote 0644)."""
+    for path in (json_path, json_path.with_suffix(".html"), json_path.with_suffix(".ipynb")):
+        if path.is_file() and path.stat().st_mode & 0o077:
+            os.chmod(path, 0o600)
+    if json_path.parent.stat().st_mode & 0o077:
+        os.chmod(json_path.parent, 0o700)
+
+
 def write_index(reports_root: Path) -> Path:
-    """reports/index.html: every run, newest first: time, chapter, target, mode, status, link."""
+    """reports/index.html: every run, newest first: time, chapter, target, mode, status, link.
+    Earlier runs' reports are made private too (:func:`_tighten`)."""
     private_dir(reports_root, tighten=(reports_root / "index.html").exists())
     rows = []
     for s in load_summaries(reports_root):
+        _tighten(Path(s["_json"]))
         html_path = Path(s["_json"]).with_suffix(".html")
         link = html_path.relative_to(reports_root).as_posix()
         rows.append(

@@ -204,6 +204,18 @@ def test_reports_are_private(tmp_path: Path) -> None:
         [html.name, html.with_suffix(".ipynb").name, html.with_suffix(".json").name])  # no run dir left
 
 
+def test_earlier_reports_are_made_private(tmp_path: Path) -> None:
+    chapter = tmp_path / "reports" / "system-init"
+    chapter.mkdir(parents=True, mode=0o755)
+    old = chapter / "20240101T000000Z_lab.json"
+    old.write_text(json.dumps({"chapter": "system-init", "status": "PASS", "started_utc": "2024-01-01"}))
+    old.with_suffix(".html").write_text("<html></html>")
+    for path in (chapter, old, old.with_suffix(".html")):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    assert main(["reports", "--out", str(tmp_path / "reports")]) == 0
+    assert [p.stat().st_mode & 0o777 for p in (chapter, old, old.with_suffix(".html"))] == [0o700, 0o600, 0o600]
+
+
 def test_a_bad_earlier_report_is_skipped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "reports"
     (out / "passing").mkdir(parents=True)
