@@ -14,7 +14,7 @@ import yaml
 
 from runbooks_lib.chapters.kube_proxy_modes import chapter, facts
 from runbooks_lib.chapters.kube_proxy_modes.benchmark import BenchmarkResult
-from runbooks_lib.kube.double import ApiDouble, free_port
+from runbooks_lib.lab.apiserver import ApiDouble, free_port
 from runbooks_lib.run import Run
 from runbooks_lib.verdict import verdict_for
 

@@ -8,7 +8,7 @@ import yaml
 from runbooks_lib import kube
 from runbooks_lib.chapters.kube_proxy_modes import chapter as partb
 from runbooks_lib.chapters.kube_proxy_modes.recommend import Recommendation
-from runbooks_lib.kube.double import free_port
+from runbooks_lib.lab.apiserver import free_port
 from runbooks_lib.params import HostSpec
 from runbooks_lib.run import Run
 from runbooks_lib.verdict import exit_code_for, verdict_for

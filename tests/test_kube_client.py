@@ -15,8 +15,8 @@ from kube_double.fixture import make_run
 
 from runbooks_lib import kube
 from runbooks_lib.evidence import Recorder, load_records
-from runbooks_lib.kube.double import ApiDouble, free_port
-from runbooks_lib.kube.double_seed import BOOTSTRAP_TOKEN_SECRET, SECRET_PASSWORD, name_suffix
+from runbooks_lib.lab.apiserver import ApiDouble, free_port
+from runbooks_lib.lab.apiserver.seed import BOOTSTRAP_TOKEN_SECRET, SECRET_PASSWORD, name_suffix
 from runbooks_lib.transport import TargetUnreachable
 
 
@@ -149,7 +149,7 @@ def test_no_credential_or_secret_value_reaches_evidence(tmp_path, api_double):
 
 def test_double_cli_serves_until_killed(tmp_path):
     path = tmp_path / "cli.kubeconfig"
-    proc = subprocess.Popen([sys.executable, "-m", "runbooks_lib.kube.double", "--kubeconfig", str(path),
+    proc = subprocess.Popen([sys.executable, "-m", "runbooks_lib.lab.apiserver", "--kubeconfig", str(path),
                              "--forbid", "delete:pods"], stdout=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline() if proc.stdout else ""

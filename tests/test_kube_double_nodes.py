@@ -10,8 +10,8 @@ import yaml
 
 from runbooks_lib import kube
 from runbooks_lib.evidence import Recorder
-from runbooks_lib.kube.double import ApiDouble
-from runbooks_lib.kube.double_seed import DEFAULT_NODES, name_suffix, parse_node_arg, seed_objects
+from runbooks_lib.lab.apiserver import ApiDouble
+from runbooks_lib.lab.apiserver.seed import DEFAULT_NODES, name_suffix, parse_node_arg, seed_objects
 
 LAB_NODES = [("lab-cp1", "10.77.5.11", "control-plane"), ("lab-w1", "10.77.5.12", "worker"),
              ("lab-w2", "10.77.5.13", "worker"), ("lab-w3", "10.77.5.14", "worker")]
@@ -97,7 +97,7 @@ def test_double_with_lab_nodes_schedules_on_workers(tmp_path):
 
 def test_cli_node_option(tmp_path):
     path = tmp_path / "cli.kubeconfig"
-    args = [sys.executable, "-m", "runbooks_lib.kube.double", "--kubeconfig", str(path), "--version", "v1.30.9"]
+    args = [sys.executable, "-m", "runbooks_lib.lab.apiserver", "--kubeconfig", str(path), "--version", "v1.30.9"]
     for name, ip, role in LAB_NODES[:3]:
         args += ["--node", f"{name}={ip}:{role}"]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
@@ -111,6 +111,6 @@ def test_cli_node_option(tmp_path):
     finally:
         proc.terminate()
         assert proc.wait(timeout=10) == 0
-    bad = subprocess.run([sys.executable, "-m", "runbooks_lib.kube.double", "--kubeconfig", str(path),
+    bad = subprocess.run([sys.executable, "-m", "runbooks_lib.lab.apiserver", "--kubeconfig", str(path),
                           "--node", "x=10.1.1.1"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "NAME=IP:ROLE" in bad.stderr

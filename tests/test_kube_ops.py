@@ -8,7 +8,7 @@ import pytest
 
 from runbooks_lib import kube
 from runbooks_lib.evidence import Recorder
-from runbooks_lib.kube.double_seed import KUBE_PROXY_CONFIG, name_suffix
+from runbooks_lib.lab.apiserver.seed import KUBE_PROXY_CONFIG, name_suffix
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from kube_double.fixture import SAMPLES, make_run
 
 from runbooks_lib import kube
 from runbooks_lib.chapters.kube_proxy_modes import switch
-from runbooks_lib.kube.double_seed import KUBE_PROXY_CONFIG
+from runbooks_lib.lab.apiserver.seed import KUBE_PROXY_CONFIG
 from runbooks_lib.run import DestructiveRefused
 
 

@@ -1,5 +1,5 @@
 """How we reach the cluster: one recorded client per run, plain-data helpers, offline-validated
-manifests, and an HTTP(S) API double for tests and the lab (``runbooks_lib.kube.double``).
+and offline-validated manifests. The lab's API server lives in ``runbooks_lib.lab.apiserver``.
 
     from runbooks_lib import kube
     kc = kube.connect(run)                       # params.kube: kubeconfig, context, request_timeout
@@ -38,7 +38,7 @@ if TYPE_CHECKING:  # the names, for type checkers; at run time they load on firs
     from .wait import RolloutResult, rollout_state
     from .write import ApplyResult, ConfigMapChange, text_diff, yaml_diff
 
-# Lazy: `python -m runbooks_lib.kube.double` (the lab's API) must not pay for the kubernetes client.
+# Lazy: importing the package (e.g. for paths) must not pay for the kubernetes client.
 _WHERE = {
     "ApplyResult": "write",
     "ConfigMapChange": "write",

@@ -31,6 +31,10 @@ from .errors import (
 from .paths import BUILTIN, ResourceType, parse_path, split_url, verb_for
 
 
+#: the cluster name the lab's API server writes into its kubeconfig (runbooks_lib.lab.apiserver)
+LAB_CLUSTER_NAME = "runbooks-api-double"
+
+
 @dataclass(frozen=True)
 class KubeTarget:
     """What a kubeconfig context points at (no credentials)."""
@@ -44,9 +48,7 @@ class KubeTarget:
 
     @property
     def is_double(self) -> bool:
-        from .double import CLUSTER_NAME
-
-        return self.cluster == CLUSTER_NAME
+        return self.cluster == LAB_CLUSTER_NAME
 
     @property
     def name(self) -> str:

@@ -1,4 +1,4 @@
-"""The lab's cluster API: the Kubernetes API double (``runbooks_lib.kube.double``) as a background
+"""The lab's cluster API: the Kubernetes API double (``runbooks_lib.lab.apiserver``) as a background
 process, seeded with the lab's nodes (names, addresses, roles), writing ``.lab/<name>/kubeconfig``.
 
 ``spawn`` starts it (new session, so it outlives ``runbooks lab up``; log ``apidouble.log`` and
@@ -28,7 +28,9 @@ import yaml
 
 #: what the double reports: the params' default kubernetes_version (1.30), patch level as kubeadm 1.30.4
 VERSION = "v1.30.4"
-MODULE = "runbooks_lib.kube.double"
+MODULE = "runbooks_lib.lab.apiserver"
+#: the module an older checkout ran (a lab started before the move is still recognised and stopped)
+OLD_MODULES = ("runbooks_lib.kube.double",)
 PIDFILE = "apidouble.pid"
 LOGFILE = "apidouble.log"
 KUBECONFIG = "kubeconfig"
@@ -61,7 +63,8 @@ def _is_ours(pid: int, sdir: Path) -> bool:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except OSError:
         return False
-    return state != "Z" and MODULE.encode() in argv and str(sdir / KUBECONFIG).encode() in argv
+    return (state != "Z" and any(m.encode() in argv for m in (MODULE, *OLD_MODULES))
+            and str(sdir / KUBECONFIG).encode() in argv)
 
 
 def running_pid(sdir: Path) -> int | None:

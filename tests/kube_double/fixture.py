@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from runbooks_lib.kube.double import ApiDouble
+from runbooks_lib.lab.apiserver import ApiDouble
 from runbooks_lib.run import Run
 
 SAMPLES = Path(__file__).resolve().parent / "samples"

@@ -19,7 +19,7 @@ import uuid
 from collections import deque
 from typing import Any
 
-from .paths import ResourceType
+from runbooks_lib.kube.paths import ResourceType
 
 Obj = dict[str, Any]
 FieldPath = tuple[str, ...]

@@ -1,0 +1,122 @@
+"""Non-resource paths (/readyz, /livez, /version), discovery (/api, /apis, group versions) and the
+metrics.k8s.io API served while its APIService is Available."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from runbooks_lib.kube.paths import BUILTIN, ResourceType
+
+from .seed import control_plane_ip
+from .store import ApiError, Obj, now_rfc3339
+from .wire import HandlerBase
+
+METRICS = [ResourceType("metrics.k8s.io", "v1beta1", "nodes", "NodeMetrics", False),
+           ResourceType("metrics.k8s.io", "v1beta1", "pods", "PodMetrics", True)]
+VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update"]
+SUBRESOURCES = {"pods": ["exec", "status", "log"], "deployments": ["status", "scale"],
+                "daemonsets": ["status"], "statefulsets": ["status", "scale"], "nodes": ["status"],
+                "apiservices": ["status"], "persistentvolumeclaims": ["status"], "services": ["status"]}
+
+
+class DiscoveryMixin(HandlerBase):
+    def _non_resource(self, method: str, path: str, query: str, user: str | None) -> int | None:
+        """Answer /readyz, /livez, /healthz, /version, /api, /apis; None for anything else."""
+        d = self.double
+        if path in ("/readyz", "/livez", "/healthz"):
+            checks = ["ping", "log", "etcd", "etcd-readiness", "informer-sync", "poststarthook/start-apiserver-admission-initializer",
+                      "poststarthook/generic-apiserver-start-informers", "poststarthook/apiservice-registration-controller",
+                      "poststarthook/apiservice-status-available-controller"]
+            text = "".join(f"[+]{c} ok\n" for c in checks) + f"{path.strip('/')} check passed\n" \
+                if "verbose" in query else "ok"
+            self._send(200, text, "text/plain; charset=utf-8")
+            return 200
+        if path == "/version":
+            major, minor = d.version.lstrip("v").split(".")[:2]
+            self._send(200, {"major": major, "minor": minor, "gitVersion": d.version,
+                             "gitCommit": "9f2d4b6a1c0e8f7d3b5a4c2e1f0d9b8a7c6e5d4f", "gitTreeState": "clean",
+                             "buildDate": "2024-08-14T19:14:23Z", "goVersion": "go1.22.5", "compiler": "gc",
+                             "platform": "linux/amd64"})
+            return 200
+        if user is None:
+            raise ApiError(401, "Unauthorized", "Unauthorized")
+        if path == "/api":
+            self._send(200, {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [
+                {"clientCIDR": "0.0.0.0/0", "serverAddress": f"{control_plane_ip(d.nodes)}:6443"}]})
+            return 200
+        types = self.served_types()
+        if path == "/apis":
+            self._send(200, {"kind": "APIGroupList", "apiVersion": "v1",
+                             "groups": [self._group(g, types) for g in sorted({t.group for t in types if t.group})]})
+            return 200
+        return None
+
+    def served_types(self) -> list[ResourceType]:
+        return list(self.double.store.types.values()) + (METRICS if self._metrics_available() else [])
+
+    @staticmethod
+    def _group(group: str, types: list[ResourceType]) -> Obj:
+        versions = sorted({t.version for t in types if t.group == group}, reverse=True)
+        gv = [{"groupVersion": f"{group}/{v}", "version": v} for v in versions]
+        return {"name": group, "versions": gv, "preferredVersion": gv[0]}
+
+    def _discovery(self, parsed: Any, types: list[ResourceType]) -> int:
+        if parsed.version is None:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        mine = [t for t in types if t.group == parsed.group and t.version == parsed.version]
+        if not mine:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        resources = []
+        for t in mine:
+            verbs = ["get", "list"] if t.group == "metrics.k8s.io" else VERBS
+            resources.append({"name": t.plural, "singularName": t.kind.lower(), "namespaced": t.namespaced,
+                              "kind": t.kind, "verbs": verbs})
+            for sub in SUBRESOURCES.get(t.plural, []):
+                resources.append({"name": f"{t.plural}/{sub}", "singularName": "", "namespaced": t.namespaced,
+                                  "kind": "PodExecOptions" if sub == "exec" else t.kind,
+                                  "verbs": ["create", "get"] if sub == "exec" else ["get", "patch", "update"]})
+        gv = f"{parsed.group}/{parsed.version}" if parsed.group else parsed.version
+        self._send(200, {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources})
+        return 200
+
+    def _metrics_available(self) -> bool:
+        with self.double.store.lock:
+            svc = self.double.store.find(BUILTIN["APIService"], None, "v1beta1.metrics.k8s.io")
+        return svc is not None and any(c.get("type") == "Available" and c.get("status") == "True"
+                                       for c in (svc.get("status") or {}).get("conditions") or [])
+
+    def _metrics(self, parsed: Any, method: str) -> int:
+        if not self._metrics_available():
+            raise ApiError(503, "ServiceUnavailable", "the server is currently unable to handle the request")
+        if method != "GET":
+            raise ApiError(405, "MethodNotAllowed", "metrics are read-only")
+        st = self.double.store
+        ts = now_rfc3339()
+        items: list[Obj]
+        with st.lock:
+            if parsed.plural == "nodes":
+                items = [{"metadata": {"name": n["metadata"]["name"], "labels": n["metadata"].get("labels", {})},
+                          "timestamp": ts, "window": "20.05s",
+                          "usage": {"cpu": f"{180 + 40 * i}m", "memory": f"{1843200 + 204800 * i}Ki"}}
+                         for i, n in enumerate(st.list(BUILTIN["Node"], None))]
+                kind = "NodeMetrics"
+            else:
+                items = [{"metadata": {"name": p["metadata"]["name"], "namespace": p["metadata"]["namespace"],
+                                       "labels": p["metadata"].get("labels", {})},
+                          "timestamp": ts, "window": "18.2s",
+                          "containers": [{"name": c.get("name"), "usage": {"cpu": "3m", "memory": "21504Ki"}}
+                                         for c in p["spec"].get("containers", [])]}
+                         for p in st.list(BUILTIN["Pod"], parsed.namespace)
+                         if (p.get("status") or {}).get("phase") == "Running"]
+                kind = "PodMetrics"
+        for item in items:
+            item.update(kind=kind, apiVersion="metrics.k8s.io/v1beta1")
+        if parsed.name:
+            found = [i for i in items if i["metadata"]["name"] == parsed.name]
+            if not found:
+                raise ApiError(404, "NotFound", f'{parsed.plural}.metrics.k8s.io "{parsed.name}" not found')
+            self._send(200, found[0])
+        else:
+            self._send(200, {"kind": f"{kind}List", "apiVersion": "metrics.k8s.io/v1beta1",
+                             "metadata": {}, "items": items})
+        return 200
