@@ -29,7 +29,7 @@ from .transport.base import (
 T = TypeVar("T")
 
 #: seconds a stopped fan-out waits for its workers to stop their commands on the hosts
-STOP_JOIN_S = 10.0
+STOP_JOIN_S = 15.0  # under the runner's 20 s grace for an interrupted step
 
 
 @dataclass
@@ -107,7 +107,7 @@ class Fleet:
         except BaseException:
             self._stop(futures, stop)
             raise
-        finally:  # join the idle workers; one stuck past STOP_JOIN_S is left, it cannot start a command
+        finally:  # join idle workers; one past STOP_JOIN_S is left, to start at most a shielded cleanup
             pool.shutdown(wait=all(f.done() for f in futures), cancel_futures=True)
         return {n: outcomes[n] for n in names}
 

@@ -17,7 +17,7 @@ import pytest
 
 from runbooks_lib.evidence import Recorder
 from runbooks_lib.fleet import Fleet
-from runbooks_lib.transport import Cancelled, LocalTransport, Transport
+from runbooks_lib.transport import Cancelled, LocalTransport, Transport, shielded
 
 
 def _procs_with(marker: str) -> list[int]:
@@ -119,6 +119,26 @@ def test_fanout_wall_limit_stops_the_commands_and_a_step_cannot_carry_on(tmp_pat
     assert _procs_with(marker) == []
     assert not [th for th in threading.enumerate() if th.name.startswith("fleet")]
     assert not after.exists() and caught == []
+
+
+def test_a_shielded_cleanup_runs_after_the_stop(tmp_path: Path) -> None:
+    """A step's cleanup in ``finally`` (a staging copy to remove) still runs on its host when wrapped
+    in ``shielded()``; without it the stopped fan-out refuses the command."""
+    fleet = Fleet([LocalTransport("n", recorder=Recorder())])
+    cmd, marker = _sleeper()
+    cleaned, refused = tmp_path / "cleaned", tmp_path / "refused"
+
+    def step(t: Transport) -> None:
+        try:
+            t.run(cmd, timeout=600)
+        finally:
+            with shielded():
+                t.run(f"touch {cleaned}")
+            t.run(f"touch {refused}")
+
+    out = fleet.map(step, timeout=0.5)
+    assert not out["n"].ok and _procs_with(marker) == []
+    assert cleaned.exists() and not refused.exists()
 
 
 def test_a_stopped_fanout_stops_the_one_inside_it() -> None:

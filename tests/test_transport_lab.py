@@ -12,6 +12,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -206,3 +207,26 @@ def test_host_key_is_the_known_hosts_key(lab: LabState) -> None:
         assert t2.host_key() != key  # each node its own key
     finally:
         t2.close()
+
+
+def test_file_transfer_keeps_modes_and_a_missing_file_is_not_unreachable(lab: LabState, tmp_path: Path) -> None:
+    """put/get over SFTP (each wait bounded): the file's mode travels with it; a missing remote file
+    is an OSError, not the host unreachable."""
+    n = lab.nodes[1]
+    t = lab.transport(n.hostname, recorder=Recorder(), connect_timeout=CONNECT_S)
+    src = tmp_path / "snap.db"
+    src.write_bytes(os.urandom(300_000))
+    src.chmod(0o600)
+    remote = f"/tmp/runbooks-transfer-{os.getpid()}"
+    try:
+        t.put(src, remote)
+        assert t.run(f"stat -c %a {remote}", sudo=False).stdout.strip() == "600"
+        back = tmp_path / "back.db"
+        t.get(remote, back)
+        assert back.read_bytes() == src.read_bytes() and back.stat().st_mode & 0o777 == 0o600
+        with pytest.raises(FileNotFoundError):
+            t.get(f"{remote}.absent", tmp_path / "absent")
+        assert t.run("true").ok  # the connection is still good
+    finally:
+        t.run(f"rm -f {remote}", sudo=False)
+        t.close()

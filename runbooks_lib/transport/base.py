@@ -88,6 +88,18 @@ def stop_requested() -> bool:
     return any(e.is_set() for e in _STOPS.get())
 
 
+@contextmanager
+def shielded() -> Iterator[None]:
+    """Commands run inside go ahead even once their fan-out is stopped: a step's cleanup in
+    ``finally`` (remove a staging copy, a ``.part``). Their own timeout still applies, and a
+    stopped fan-out waits for them only a bounded time (fleet.STOP_JOIN_S)."""
+    token = _STOPS.set(())
+    try:
+        yield
+    finally:
+        _STOPS.reset(token)
+
+
 @dataclass
 class Call:
     """One command as ``_exec`` runs it. ``started`` is set once it may be running on the target;

@@ -12,8 +12,10 @@ within ``connect_timeout``, or closes under the command, the host is unreachable
 from __future__ import annotations
 
 import math
+import os
 import select
 import socket
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -159,19 +161,20 @@ class SSHTransport(Transport):
         except _LOST as exc:
             raise self._lost(_why(exc), "before the command") from exc
         try:
-            self._exec_request(chan, call)
+            call.started = True
+            self._request(chan, lambda: chan.exec_command(call.shell), "exec")
             if call.stdin is not None:
                 chan.settimeout(limit + 15)  # a send blocked on a window the command never opens
                 chan.sendall(call.stdin.encode())
             chan.shutdown_write()
-            out, err = self._wait(chan, transport, call, t0 + limit + 15)
+            out, err, answered = self._wait(chan, transport, call, t0 + limit + 15)
         except _LOST as exc:
             raise self._lost(self._gone(transport) or _why(exc),
                              "during the command") from exc
         finally:
             chan.close()
-        if out is None:
-            return (self.TIMEOUT_EXIT, "", err.decode(errors="replace")
+        if not answered:
+            return (self.TIMEOUT_EXIT, out.decode(errors="replace"), err.decode(errors="replace")
                     + f"\n[no answer {limit + 15}s after start]", True)
         code = chan.recv_exit_status()
         if code == -1 or code > 128:  # no exit status, or killed by a signal: was it the node going away?
@@ -182,11 +185,13 @@ class SSHTransport(Transport):
         stderr = err.decode(errors="replace")
         if timed_out:
             stderr += f"\n[killed after {limit}s timeout]"
+        elif code == -1:
+            stderr += "\n[no exit status: the command was killed by a signal]"
         return code, out.decode(errors="replace"), stderr, timed_out
 
-    def _exec_request(self, chan: paramiko.Channel, call: Call) -> None:
-        """paramiko waits for the exec reply without a limit: a timer closes the channel after
-        ``connect_timeout``, which ends that wait."""
+    def _request(self, chan: paramiko.Channel, send: Callable[[], object], what: str) -> None:
+        """paramiko waits for a channel request's reply (exec, subsystem) without a limit: a timer
+        closes the channel after ``connect_timeout``, which ends that wait."""
         fired = threading.Event()
 
         def expire() -> None:
@@ -195,20 +200,19 @@ class SSHTransport(Transport):
 
         watchdog = threading.Timer(self.connect_timeout, expire)
         watchdog.start()
-        call.started = True
         try:
-            chan.exec_command(call.shell)
+            send()
         except _LOST as exc:
             if fired.is_set():
-                raise paramiko.SSHException(f"no answer to the exec request within {self.connect_timeout:.0f}s") \
+                raise paramiko.SSHException(f"no answer to the {what} request within {self.connect_timeout:.0f}s") \
                     from exc
             raise
         finally:
             watchdog.cancel()
 
     def _wait(self, chan: paramiko.Channel, transport: paramiko.Transport, call: Call,
-              deadline: float) -> tuple[bytearray | None, bytearray]:
-        """Read until the command exits: (stdout, stderr), stdout None at the deadline. After
+              deadline: float) -> tuple[bytearray, bytearray, bool]:
+        """Read until the command exits: (stdout, stderr, exited before the deadline). After
         ``connect_timeout`` of silence the connection is checked; a stopped fan-out raises Cancelled."""
         out, err = bytearray(), bytearray()
         heard = time.monotonic()
@@ -220,11 +224,11 @@ class SSHTransport(Transport):
                 err += chan.recv_stderr(65536)
                 heard = time.monotonic()
             if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
-                return out, err
+                return out, err, True
             call.check_stop(self.name)
             now = time.monotonic()
             if now >= deadline:
-                return None, err
+                return out, err, False
             if now - heard >= self.connect_timeout:
                 why = self._gone(transport)
                 if why:
@@ -234,25 +238,38 @@ class SSHTransport(Transport):
             if ready and not (chan.recv_ready() or chan.recv_stderr_ready() or chan.exit_status_ready()):
                 time.sleep(0.005)
 
-    def _transfer(self, what: str, move: Callable[[Connection], object]) -> None:
-        """An SFTP transfer whose replies may take up to ``command_timeout`` each; a connection
-        that dies under it is the host unreachable (a missing file stays an OSError)."""
-        conn = self._connection()
-        conn.sftp().get_channel().settimeout(self.command_timeout)
+    def _transfer(self, what: str, move: Callable[[paramiko.SFTPClient], object]) -> None:
+        """An SFTP session on its own channel: opening it takes at most ``connect_timeout``, each
+        reply at most ``command_timeout``. A connection that dies under it is the host unreachable;
+        a missing file stays an OSError."""
+        transport = self._connection().client.get_transport()
+        if transport is None:
+            raise self._lost("connection closed", what)
         try:
-            move(conn)
+            chan = transport.open_session(timeout=self.connect_timeout)
+            self._request(chan, lambda: chan.invoke_subsystem("sftp"), "sftp")
+            chan.settimeout(self.command_timeout)
+            with paramiko.SFTPClient(chan) as sftp:
+                move(sftp)
         except _LOST as exc:
-            transport = conn.client.get_transport()
-            why = "connection closed" if transport is None else self._gone(transport)
+            why = self._gone(transport)
             if why is None:
                 raise
             raise self._lost(why, what) from exc
 
     def put(self, local: Path, remote: str) -> None:
-        self._transfer(f"uploading {remote}", lambda c: c.put(str(local), remote))
+        """Upload ``local`` to ``remote`` (as the SSH user), with the local file's mode."""
+        def move(sftp: paramiko.SFTPClient) -> None:
+            sftp.put(str(local), remote)
+            sftp.chmod(remote, stat.S_IMODE(local.stat().st_mode))
+        self._transfer(f"uploading {remote}", move)
 
     def get(self, remote: str, local: Path) -> None:
-        self._transfer(f"downloading {remote}", lambda c: c.get(remote, str(local)))
+        """Download ``remote`` to ``local`` (as the SSH user), with the remote file's mode."""
+        def move(sftp: paramiko.SFTPClient) -> None:
+            sftp.get(remote, str(local))
+            os.chmod(local, stat.S_IMODE(sftp.stat(remote).st_mode))
+        self._transfer(f"downloading {remote}", move)
 
     def close(self) -> None:
         with self._lock:
