@@ -1,0 +1,203 @@
+"""Plan, apply, prune and verify against the lab's API server over HTTPS with the real kubernetes
+client (issue 13 §1)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runbooks_lib import kube
+from runbooks_lib.kube import helm, plan, verify
+from runbooks_lib.kube.client import KubeClient
+from runbooks_lib.kube.errors import ManifestInvalid
+from runbooks_lib.lab.apiserver import ApiDouble
+from runbooks_lib.run import Run
+
+Obj = dict[str, Any]
+LABEL = "app.kubernetes.io/part-of=objtest"
+
+
+def base_set(value: str = "1") -> list[Obj]:
+    labels = {"app.kubernetes.io/part-of": "objtest"}
+    pod_labels = {"app": "web"}
+    return [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "demo", "labels": labels}},
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "web", "namespace": "demo", "labels": labels}},
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg", "namespace": "demo", "labels": labels},
+         "data": {"a": value}},
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "demo", "labels": labels},
+         "spec": {"replicas": 2, "selector": {"matchLabels": pod_labels}, "template": {
+             "metadata": {"labels": pod_labels},
+             "spec": {"serviceAccountName": "web", "containers": [{"name": "web", "image": "nginx:1.27"}]}}}},
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "demo", "labels": labels},
+         "spec": {"selector": pod_labels, "ports": [{"port": 80, "targetPort": 80}]}},
+    ]
+
+
+@pytest.fixture
+def kc(kube_run: Run) -> KubeClient:
+    return kube.connect(kube_run)
+
+
+def writes(double: ApiDouble, since: int) -> list[str]:
+    """Persisting writes the server answered since request number ``since`` (dry runs excluded)."""
+    return [f"{r.verb} {r.path}" for r in double.requests[since:]
+            if r.verb in ("create", "update", "patch", "apply", "delete") and "dryRun=All" not in r.query]
+
+
+def test_plan_apply_then_a_second_apply_changes_nothing(kc: KubeClient, api_double: tuple[Path, str, ApiDouble]) -> None:
+    double = api_double[2]
+    first = plan.plan(kc, base_set())
+    assert [c.action for c in first.changes] == ["create"] * 5
+    assert [c.ref.kind for c in first.changes] == ["Namespace", "ServiceAccount", "ConfigMap", "Service", "Deployment"]
+    assert double.object("ConfigMap", "cfg", "demo") is None  # plan persisted nothing
+    plan.apply(kc, first)
+    assert all(c.applied for c in first.changes)
+    assert double.object("ConfigMap", "cfg", "demo")["data"] == {"a": "1"}
+    owners = {m["manager"] for m in double.object("ConfigMap", "cfg", "demo")["metadata"]["managedFields"]}
+    assert owners == {"runbooks"}
+
+    mark = len(double.requests)
+    second = plan.plan(kc, base_set())
+    plan.apply(kc, second)
+    assert [c.action for c in second.changes] == ["unchanged"] * 5
+    assert [c[2] for c in second.checks()] == ["pass"] * 5
+    assert writes(double, mark) == []
+
+
+def test_a_changed_field_is_an_update_with_its_diff(kc: KubeClient) -> None:
+    plan.apply(kc, plan.plan(kc, base_set("1")))
+    p = plan.plan(kc, base_set("2"))
+    (change,) = [c for c in p.changes if c.action != "unchanged"]
+    assert change.action == "update" and str(change.ref) == "ConfigMap demo/cfg"
+    assert [str(f) for f in change.fields] == ["~ .data.a: 1 -> 2"]
+    assert ("object ConfigMap demo/cfg", "demo", "drift", "update ConfigMap demo/cfg: ~ .data.a: 1 -> 2") in p.checks()
+    plan.apply(kc, p)
+    assert kc.get("ConfigMap", "cfg", "demo")["data"]["a"] == "2"
+
+
+def test_a_field_of_another_manager_is_a_conflict_naming_it(kc: KubeClient) -> None:
+    cm = base_set()[2]
+    kc.request("PATCH", "/api/v1/namespaces/default/configmaps/cfg", body={**cm, "metadata": {"name": "cfg"}},
+               content_type="application/apply-patch+yaml", query={"fieldManager": "helm"})
+    mine = {**cm, "metadata": {"name": "cfg", "namespace": "default"}, "data": {"a": "9"}}
+    p = plan.plan(kc, [mine])
+    (change,) = p.changes
+    assert change.action == "conflict"
+    assert 'conflict with "helm"' in change.note and ".data.a" in change.note
+    assert p.checks()[0][2] == "fail"
+
+
+def test_a_broken_object_is_refused_before_any_request(kc: KubeClient, api_double: tuple[Path, str, ApiDouble]) -> None:
+    double = api_double[2]
+    objs = base_set()
+    objs[3]["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"] = 7
+    objs[2]["spec"] = {"unknown": True}
+    mark = len(double.requests)
+    with pytest.raises(ManifestInvalid) as e:
+        plan.plan(kc, objs)
+    assert "Deployment demo/web" in str(e.value) and "ConfigMap demo/cfg" in str(e.value)
+    assert double.requests[mark:] == []
+
+
+def test_prune_candidates_are_deleted_only_with_prune_and_confirm(kc: KubeClient,
+                                                                  api_double: tuple[Path, str, ApiDouble]) -> None:
+    double = api_double[2]
+    old = {"apiVersion": "v1", "kind": "ConfigMap",
+           "metadata": {"name": "old", "namespace": "demo", "labels": {"app.kubernetes.io/part-of": "objtest"}}}
+    plan.apply(kc, plan.plan(kc, [*base_set(), old]))
+    p = plan.plan(kc, base_set(), prune_selector=LABEL)
+    prunes = [c for c in p.changes if c.action == "prune"]
+    assert [str(c.ref) for c in prunes] == ["ConfigMap demo/old"]
+    plan.apply(kc, p, confirmed=False, prune=True)
+    assert double.object("ConfigMap", "old", "demo") is not None
+    assert "withheld" in prunes[0].note
+    plan.apply(kc, plan.plan(kc, base_set(), prune_selector=LABEL), confirmed=True, prune=True)
+    assert double.object("ConfigMap", "old", "demo") is None
+    assert double.object("ConfigMap", "cfg", "demo") is not None
+
+
+def test_helm_release_is_read_from_its_secret(kc: KubeClient) -> None:
+    def secret(rev: int, version: str, status: str) -> Obj:
+        release = {"name": "metrics", "namespace": "kube-system", "version": rev, "info": {"status": status},
+                   "chart": {"metadata": {"name": "metrics-server", "version": version, "appVersion": "0.7.1"}},
+                   "config": {"args": ["--kubelet-insecure-tls"]}, "manifest": "---\n"}
+        return {"apiVersion": "v1", "kind": "Secret", "type": "helm.sh/release.v1",
+                "metadata": {"name": f"sh.helm.release.v1.metrics.v{rev}", "namespace": "kube-system",
+                             "labels": {"owner": "helm", "name": "metrics", "version": str(rev), "status": status}},
+                "data": {"release": helm.encode_release(release)}}
+    kc.create(secret(1, "3.12.0", "superseded"))
+    kc.create(secret(2, "3.12.1", "deployed"))
+    rel = helm.read_release(kc, "metrics", "kube-system")
+    assert rel is not None
+    assert (rel.revision, rel.chart, rel.chart_version, rel.app_version, rel.status) == (
+        2, "metrics-server", "3.12.1", "0.7.1", "deployed")
+    assert rel.values == {"args": ["--kubelet-insecure-tls"]}
+    assert helm.read_release(kc, "metrics", "kube-system", revision=1).chart_version == "3.12.0"  # type: ignore[union-attr]
+    assert helm.read_release(kc, "absent", "kube-system") is None
+
+
+# -- verify
+
+def test_a_wait_that_times_out_is_one_evidence_record(kube_run: Run, kc: KubeClient) -> None:
+    kc.create({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data", "namespace": "default"},
+               "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}})
+    before = len(kube_run.recorder.records)
+    result = verify.wait(kc, verify.pvc_bound("data", "default"), timeout=2)
+    records = kube_run.recorder.records[before:]
+    assert len(records) == 1
+    rec = records[0]
+    assert rec.status == "timeout" and rec.extra["timeout_s"] == 2 and rec.extra["verb"] == "watch"
+    assert rec.stdout.startswith("first: in_progress: phase Pending")
+    assert 1.8 <= rec.duration_s < 6
+    assert (result.ok, result.status) == (False, "fail")
+    check = result.check(kube_run)
+    assert (check.status, check.host) == ("fail", "PersistentVolumeClaim default/data")
+    assert "not within 2 s" in check.detail
+
+
+def test_a_rollout_is_waited_by_watch(kube_run: Run, kc: KubeClient, api_double: tuple[Path, str, ApiDouble]) -> None:
+    double = api_double[2]
+    plan.apply(kc, plan.plan(kc, base_set()))
+    verify.wait(kc, verify.rollout_complete("Deployment", "web", "demo"), timeout=30)
+    objs = base_set()
+    objs[3]["spec"]["template"]["spec"]["containers"][0]["image"] = "nginx:1.28"
+    applied = plan.apply(kc, plan.plan(kc, objs))
+    (dep,) = [c for c in applied.changes if c.applied]
+    mark, before = len(double.requests), len(kube_run.recorder.records)
+    result = verify.wait(kc, verify.rollout_complete("Deployment", "web", "demo",
+                                                     min_generation=dep.object["metadata"]["generation"]), timeout=30)
+    assert result.ok, result
+    assert result.first.startswith("in_progress") and result.events >= 1
+    assert double.requests[mark].verb == "list"  # the server logs the watch itself when its stream ends
+    (rec,) = kube_run.recorder.records[before:]
+    assert (rec.extra["requests"], rec.extra["first"], rec.extra["last"]) == (2, "in_progress", "current")
+    kc.get("Deployment", "web", "demo")  # the client still works after the watch
+
+
+def test_conditions_status_fields_and_exec_probes(kube_run: Run, kc: KubeClient) -> None:
+    pod = next(p for p in kc.list_objects("Pod", "kube-system") if p["metadata"]["name"].startswith("kube-proxy"))
+    name = pod["metadata"]["name"]
+    exps: list[verify.Expectation | verify.ExecExpectation] = [
+        verify.apiservice_available("v1beta1.metrics.k8s.io"),
+        verify.condition_true("Pod", name, "kube-system", "Ready"),
+        verify.status_field("Pod", name, "kube-system", "status.phase", "Running"),
+        verify.exec_exit_code(name, "kube-system", ["true"]),
+        verify.exec_exit_code(name, "kube-system", ["sh", "-c", "exit 3"]),
+    ]
+    before = len(kube_run.recorder.records)
+    results = verify.wait_all(kc, exps, timeout=5)
+    assert [r.status for r in results] == ["pass", "pass", "pass", "pass", "fail"]
+    assert "exit 3 (wanted 0)" in results[4].last
+    assert len(kube_run.recorder.records) - before == len(exps)
+
+
+@pytest.mark.xfail(reason="the lab API server sends no Warning headers yet (H7: fieldValidation=Warn / "
+                          "non-domain-qualified finalizers)", strict=False)
+def test_server_warnings_become_warn_checks(kc: KubeClient) -> None:
+    cm = {"apiVersion": "v1", "kind": "ConfigMap",
+          "metadata": {"name": "fin", "namespace": "default", "finalizers": ["nodomain"]}}
+    p = plan.plan(kc, [cm])
+    assert any(c[2] == "warn" for c in p.checks())
