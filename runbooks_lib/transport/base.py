@@ -5,7 +5,7 @@ only implement ``_exec`` (and file transfer where they can).
 
 An interrupted wait (KeyboardInterrupt, the runner's SIGTERM, a stopped fan-out) stops the
 command where it runs before the exception goes on: a local process group is killed by
-``_exec``; on a remote target the command's ``timeout`` process group gets TERM (KILL 1 s later)
+``_exec``; on a remote target the command's ``timeout`` process group gets TERM (KILL 5 s later)
 from a stop script found by the command's tag, as its own overrun kill would.
 """
 
@@ -128,12 +128,13 @@ TAG_VAR = "RUNBOOKS_CMD"
 
 def stop_script(tag: str) -> str:
     """Shell code that stops the command tagged ``tag``: TERM to its `timeout` process group
-    (waiting up to 2 s for it to appear, as the interrupt can overtake the exec), KILL after 1 s."""
+    (waiting up to 2 s for it to appear, as the interrupt can overtake the exec), then KILL to what
+    is left after 5 s, as the overrun kill (`timeout -k 5`) gives a TERM handler time to clean up."""
     pattern = shlex.quote(f"^timeout -k [0-9]+ [0-9]+ env {TAG_VAR}={tag} ")
     return (f"i=0; while ! p=$(pgrep -o -f -- {pattern}); do i=$((i+1)); "
             "[ $i -ge 20 ] && { echo 'not running'; exit 0; }; sleep 0.1; done; "
             'pkill -TERM -g "$p"; i=0; while pgrep -g "$p" >/dev/null; do i=$((i+1)); '
-            '[ $i -ge 10 ] && { pkill -KILL -g "$p"; echo "group $p killed"; exit 0; }; sleep 0.1; done; '
+            '[ $i -ge 50 ] && { pkill -KILL -g "$p"; echo "group $p killed"; exit 0; }; sleep 0.1; done; '
             'echo "group $p stopped"')
 
 
@@ -143,7 +144,7 @@ class Transport(ABC):
     #: the exit code used for a command killed by its timeout (as coreutils `timeout`)
     TIMEOUT_EXIT = 124
     #: seconds the stop of an interrupted remote command may take
-    STOP_TIMEOUT = 8.0
+    STOP_TIMEOUT = 10.0
 
     def __init__(
         self,
