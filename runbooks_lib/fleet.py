@@ -86,7 +86,8 @@ class Fleet:
                                      thread_name_prefix="fleet")
         futures: dict[cf.Future[T], str] = {}
         try:
-            futures = {pool.submit(scoped, self.transports[n]): n for n in names}
+            for n in names:  # one by one: an interrupt between two submits still finds the first
+                futures[pool.submit(scoped, self.transports[n])] = n
             done, not_done = self._wait(futures, timeout)
             if not_done:
                 self._stop(futures, stop)
