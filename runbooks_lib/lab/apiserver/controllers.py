@@ -1,6 +1,7 @@
-"""Simulated control plane: the DaemonSet and Deployment controllers, a scheduler and a kubelet,
-PVCs that never bind, APIServices that follow their service's pods. Runs in the server's controller
-thread under the store lock."""
+"""Simulated control plane: the controller loop (every 50 ms, under the store lock) and the DaemonSet
+controller (a pod per node; an updated template rolled one node at a time, maxUnavailable 1).
+The other controllers: ``workloads`` (Deployments, ReplicaSets), ``kubelet`` (scheduler, kubelet),
+``cluster`` (namespaces, garbage collection, EndpointSlices, APIServices, CRDs, PVCs)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,10 @@ from dataclasses import dataclass
 
 from runbooks_lib.kube.paths import BUILTIN
 
-from .store import Obj, Store, labels_match, now_rfc3339
+from .cluster import ClusterControllers
+from .kubelet import Kubelet
+from .store import Obj, Store, now_rfc3339
+from .workloads import Workloads, is_ready
 
 
 @dataclass
@@ -24,7 +28,7 @@ class _Rollout:
     steps: int = 0
 
 
-class Controllers:
+class Controllers(Workloads, Kubelet, ClusterControllers):
     """Mixed into the server: the simulated controllers and their helpers."""
 
     store: Store
@@ -78,19 +82,24 @@ class Controllers:
 
     def _tick(self, now: float) -> None:
         st = self.store
-        nodes = [n["metadata"]["name"] for n in st.list(BUILTIN["Node"], None)]
+        self._crds()
+        self._namespaces()
+        self._garbage_collect()
+        nodes = st.list(BUILTIN["Node"], None)
+        node_names = [n["metadata"]["name"] for n in nodes]
         pods = st.list(BUILTIN["Pod"], None)
         for ds in st.list(BUILTIN["DaemonSet"], None):
-            self._daemonset(ds, nodes, pods, now)
+            self._daemonset(ds, node_names, pods, now)
         for dep in st.list(BUILTIN["Deployment"], None):
-            self._deployment(dep, now)
+            self._deployment(dep)
+        pods = st.list(BUILTIN["Pod"], None)
+        for rs in st.list(BUILTIN["ReplicaSet"], None):
+            self._replicaset(rs, pods)
         for pod in st.list(BUILTIN["Pod"], None):
             self._kubelet(pod, nodes, now)
+        self._endpoint_slices(st.list(BUILTIN["Pod"], None))
         for pvc in st.list(BUILTIN["PersistentVolumeClaim"], None):
-            if (pvc.get("status") or {}).get("phase") is None:
-                self._put({**pvc, "status": {"phase": "Pending"}}, "persistentvolume-controller")
-                self.event(pvc, "FailedBinding", "no persistent volumes available for this claim and no "
-                                                 "storage class is set", "Warning", "persistentvolume-controller")
+            self._pvc(pvc)
         for svc in st.list(BUILTIN["APIService"], None):
             self._apiservice(svc)
 
@@ -98,11 +107,6 @@ class Controllers:
     def _owned_by(pod: Obj, kind: str, name: str) -> bool:
         return any(o.get("kind") == kind and o.get("name") == name
                    for o in pod["metadata"].get("ownerReferences") or [])
-
-    @staticmethod
-    def _ready(pod: Obj) -> bool:
-        return any(c.get("type") == "Ready" and c.get("status") == "True"
-                   for c in (pod.get("status") or {}).get("conditions") or [])
 
     def _daemonset(self, ds: Obj, nodes: list[str], pods: list[Obj], now: float) -> None:
         meta, ns, name = ds["metadata"], ds["metadata"]["namespace"], ds["metadata"]["name"]
@@ -135,7 +139,7 @@ class Controllers:
                        component="daemonset-controller")
         current = list(by_node.values())
         updated = [p for p in current if p["metadata"]["labels"].get("pod-template-generation") == str(gen)]
-        ready = [p for p in current if self._ready(p)]
+        ready = [p for p in current if is_ready(p)]
         status = dict(ds.get("status") or {})
         key = ("DaemonSet", ns, name)
         if int(status.get("observedGeneration", 0)) < gen:
@@ -158,101 +162,3 @@ class Controllers:
             new_status["numberUnavailable"] = len(nodes) - len(ready)
         if new_status != status:
             self._put({**ds, "status": new_status}, "kube-controller-manager")
-
-    def _deployment(self, dep: Obj, now: float) -> None:
-        meta = dep["metadata"]
-        gen = int(meta.get("generation", 1))
-        status = dict(dep.get("status") or {})
-        replicas = int(dep["spec"].get("replicas", 1))
-        key = ("Deployment", meta["namespace"], meta["name"])
-        if int(status.get("observedGeneration", 0)) < gen:
-            self._rollouts[key] = _Rollout(started=now, last_step=now)
-            rev = int((meta.get("annotations") or {}).get("deployment.kubernetes.io/revision", "0")) + 1
-            dep = {**dep, "metadata": {**meta, "annotations": {**(meta.get("annotations") or {}),
-                                                                "deployment.kubernetes.io/revision": str(rev)}}}
-            status.update(observedGeneration=gen, updatedReplicas=0, replicas=replicas + 1,
-                          availableReplicas=max(replicas - 1, 0), readyReplicas=max(replicas - 1, 0),
-                          unavailableReplicas=1)
-            self._put({**dep, "status": status}, "kube-controller-manager")
-            return
-        roll = self._rollouts.get(key)
-        if roll is None or now - roll.last_step < self.rollout_step_s:
-            return
-        roll.last_step = now
-        updated = min(int(status.get("updatedReplicas", 0)) + 1, replicas)
-        if updated >= replicas:
-            status = {"availableReplicas": replicas, "observedGeneration": gen, "readyReplicas": replicas,
-                      "replicas": replicas, "updatedReplicas": replicas,
-                      "conditions": (dep.get("status") or {}).get("conditions", [])}
-            self._rollouts.pop(key, None)
-        else:
-            status.update(updatedReplicas=updated, replicas=replicas + 1)
-        self._put({**dep, "status": status}, "kube-controller-manager")
-
-    def _kubelet(self, pod: Obj, nodes: list[str], now: float) -> None:
-        status = pod.get("status") or {}
-        uid = pod["metadata"]["uid"]
-        if status.get("phase") not in (None, "Pending"):
-            return
-        node_name = pod["spec"].get("nodeName")
-        if not node_name:  # the scheduler: the worker with the fewest pods
-            cps = {n["metadata"]["name"] for n in self.store.list(BUILTIN["Node"], None)
-                   if "node-role.kubernetes.io/control-plane" in (n["metadata"].get("labels") or {})}
-            workers = [n for n in nodes if n not in cps] or nodes
-            if not workers:
-                return
-            load = {n: 0 for n in workers}
-            for p in self.store.list(BUILTIN["Pod"], None):
-                if p["spec"].get("nodeName") in load:
-                    load[p["spec"]["nodeName"]] += 1
-            node_name = min(workers, key=lambda n: (load[n], n))
-            pod = {**pod, "spec": {**pod["spec"], "nodeName": node_name}}
-            self._born.setdefault(uid, now)
-            self._put(pod, "kube-scheduler")
-            self.event(pod, "Scheduled", f"Successfully assigned {pod['metadata']['namespace']}/"
-                                         f"{pod['metadata']['name']} to {node_name}", component="default-scheduler")
-            return
-        born = self._born.setdefault(uid, now)
-        if node_name not in nodes or now - born < self.pod_ready_s:
-            return
-        host_ip = self.node_ip(node_name)
-        ip = host_ip if pod["spec"].get("hostNetwork") else self.next_pod_ip(node_name)
-        ts = now_rfc3339()
-        containers = pod["spec"].get("containers") or []
-        self._put({**pod, "status": {
-            "phase": "Running", "hostIP": host_ip, "podIP": ip, "podIPs": [{"ip": ip}], "startTime": ts,
-            "qosClass": "BestEffort",
-            "conditions": [{"type": t, "status": "True", "lastTransitionTime": ts}
-                           for t in ("PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady",
-                                     "PodScheduled")],
-            "containerStatuses": [{"name": c.get("name"), "image": c.get("image"), "ready": True, "started": True,
-                                   "imageID": str(c.get("image", "")).split(":")[0] + "@sha256:"
-                                   + hashlib.sha256(str(c.get("image")).encode()).hexdigest(),
-                                   "containerID": "containerd://" + hashlib.sha256(uid.encode()).hexdigest(),
-                                   "restartCount": 0, "state": {"running": {"startedAt": ts}}}
-                                  for c in containers]}}, "kubelet")
-        for c in containers:
-            self.event(pod, "Started", f"Started container {c.get('name')}", component="kubelet")
-
-    def _apiservice(self, svc: Obj) -> None:
-        ref = svc["spec"].get("service")
-        if not ref:
-            return
-        target = self.store.find(BUILTIN["Service"], ref.get("namespace"), ref.get("name", ""))
-        if target is None:
-            cond = ("False", "ServiceNotFound", f'service/{ref.get("name")} in "{ref.get("namespace")}" is not present')
-        else:
-            sel = target["spec"].get("selector") or {}
-            pods = [p for p in self.store.list(BUILTIN["Pod"], ref.get("namespace"))
-                    if labels_match(p["metadata"].get("labels") or {}, [(k, "=", [v]) for k, v in sel.items()])]
-            if any(self._ready(p) for p in pods):
-                cond = ("True", "Passed", "all checks passed")
-            else:
-                cond = ("False", "MissingEndpoints", f'endpoints for service/{ref.get("name")} in '
-                                                     f'"{ref.get("namespace")}" have no addresses with port name "https"')
-        old: Obj = next((c for c in (svc.get("status") or {}).get("conditions") or [] if c.get("type") == "Available"), {})
-        if (old.get("status"), old.get("reason")) == cond[:2]:
-            return
-        self._put({**svc, "status": {"conditions": [
-            {"type": "Available", "status": cond[0], "reason": cond[1], "message": cond[2],
-             "lastTransitionTime": now_rfc3339()}]}}, "kube-apiserver")

@@ -32,6 +32,7 @@ class ExecRunner:
     exec_handler: ExecHandler | None
     broken_nodes: set[str]
     store: Store
+    ready_endpoints: Callable[[str, str], list[str]]
 
     def run_exec(self, pod: Obj, container: str, command: list[str]) -> tuple[str, str, int]:
         if self.exec_handler is not None:
@@ -42,7 +43,9 @@ class ExecRunner:
         with self.store.lock:
             for svc in self.store.list(BUILTIN["Service"], None):
                 if svc["spec"].get("clusterIP") == ip and any(p.get("port") == port for p in svc["spec"].get("ports", [])):
-                    return True
+                    # a Service with a selector answers only through a ready endpoint
+                    meta = svc["metadata"]
+                    return not svc["spec"].get("selector") or bool(self.ready_endpoints(meta["namespace"], meta["name"]))
         return False
 
 

@@ -9,6 +9,8 @@ from urllib.parse import parse_qs
 
 from runbooks_lib.kube.paths import parse_path, split_url, verb_for
 
+from . import rbac
+from .admission import check_dry_run, check_field_validation
 from .discovery import DiscoveryMixin
 from .execws import ExecMixin
 from .store import ApiError
@@ -39,6 +41,7 @@ class Handler(WatchMixin, ExecMixin, DiscoveryMixin):
         user = self._user()
         verb = verb_for(method, path, query, ctype)
         code = 500
+        self.warnings = []
         try:
             body = None if method in ("GET", "DELETE") and not self.headers.get("Content-Length") else self._body()
             code = self._route(method, path, query, ctype, user, body)
@@ -51,6 +54,17 @@ class Handler(WatchMixin, ExecMixin, DiscoveryMixin):
             self._send(500, ApiError(500, "InternalError", f"an error on the server: {exc!r}").status())
         finally:
             self.double.log(RequestLog(method, path, query, verb, code, user or "system:anonymous", ctype))
+
+    def _orphan(self, owner: Any) -> None:
+        """propagationPolicy=Orphan: dependents lose their ownerReference to ``owner`` and stay."""
+        st, uid = self.double.store, owner["metadata"]["uid"]
+        for key, obj in list(st.objects.items()):
+            refs = obj["metadata"].get("ownerReferences") or []
+            if any(r.get("uid") == uid for r in refs):
+                rt = st.types[key[:2]]
+                kept = [r for r in refs if r.get("uid") != uid]
+                st.put_raw(rt, {**obj, "metadata": {**obj["metadata"], "ownerReferences": kept}},
+                           "garbage-collector")
 
     # -- routing
     def _route(self, method: str, path: str, query: str, ctype: str, user: str | None, body: Any) -> int:
@@ -74,20 +88,32 @@ class Handler(WatchMixin, ExecMixin, DiscoveryMixin):
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         verb = verb_for(method, path, query, ctype)
         d.authorize(user, verb, rt, parsed)
-        params = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
+        multi = parse_qs(query, keep_blank_values=True)
+        params = {k: v[-1] for k, v in multi.items()}
+        if rt.group == "authorization.k8s.io":
+            if method != "POST" or parsed.name:
+                raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+            self._send(201, rbac.review(d.store, user, rt, self._require_obj(body)))
+            return 201
         if parsed.sub == "exec":
             return self._exec(rt, parsed, query)
         if params.get("watch") in ("true", "1"):
             if method != "GET":
                 raise ApiError(405, "MethodNotAllowed", "watch is a GET")
             return self._watch(rt, parsed, params)
-        dry = params.get("dryRun") == "All"
+        delete_opts = body if method == "DELETE" and isinstance(body, dict) else {}
+        options = {"POST": "CreateOptions", "PUT": "UpdateOptions", "PATCH": "PatchOptions", "DELETE": "DeleteOptions"}
+        dry_values = multi.get("dryRun", []) + list(delete_opts.get("dryRun") or [])
+        dry = check_dry_run(dry_values, options.get(method, "ListOptions")) if method in options else False
+        mode = check_field_validation(params.get("fieldValidation", "")) if method in ("POST", "PUT", "PATCH") else "Warn"
         manager = params.get("fieldManager") or self.headers.get("User-Agent", "unknown").split("/")[0]
         status_only = parsed.sub == "status"
-        if parsed.sub and not status_only:
-            raise ApiError(404, "NotFound", f"the server could not find the requested resource ({parsed.sub})")
+        if parsed.sub and not (status_only and d.store.has_status(rt)):
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
         st = d.store
         with st.lock:
+            d.admission.begin(mode)
+            self.warnings = d.admission.warnings
             if method == "GET" and parsed.name:
                 self._send(200, copy.deepcopy(st.get(rt, parsed.namespace, parsed.name)))
                 return 200
@@ -118,7 +144,10 @@ class Handler(WatchMixin, ExecMixin, DiscoveryMixin):
                 out = st.patch(rt, parsed.namespace, parsed.name, body, ctype, manager, dry, status_only)
                 self._send(200, out)
                 return 200
+            policy = params.get("propagationPolicy") or delete_opts.get("propagationPolicy") or "Background"
             if method == "DELETE" and parsed.name:
+                if policy == "Orphan" and not dry:
+                    self._orphan(st.get(rt, parsed.namespace, parsed.name))
                 out = st.delete(rt, parsed.namespace, parsed.name, dry)
                 self._send(200, out)
                 return 200

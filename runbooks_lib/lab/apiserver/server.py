@@ -31,6 +31,8 @@ import yaml
 
 from runbooks_lib.kube.paths import BUILTIN, ResourceType
 
+from . import catalogue, rbac
+from .admission import Admission
 from .controllers import Controllers, _Rollout
 from .execws import ExecHandler, ExecRunner
 from .http import Handler
@@ -38,6 +40,7 @@ from .pki import Pki, make_pki
 from .seed import DEFAULT_NODES, NodeSpec, check_nodes, seed_objects
 from .store import ApiError, Obj, Store
 from .wire import ADMIN_USER, VIEWER_USER, RequestLog, Server
+from .workloads import seed_replicasets
 
 CLUSTER_NAME = "runbooks-api-double"
 
@@ -64,7 +67,10 @@ class ApiDouble(Controllers, ExecRunner):
 
     def __post_init__(self) -> None:
         self.nodes = check_nodes(list(self.nodes))
-        self.store = Store(list(BUILTIN.values()))
+        self.store = Store(list(BUILTIN.values()) + rbac.ACCESS_REVIEWS)
+        self.admission = Admission(self.store, self.version)
+        self.store.admit = self.admission
+        self._crd_types: dict[str, ResourceType] = {}
         self.viewer_token = secrets.token_urlsafe(24)
         self.pki: Pki | None = make_pki(ADMIN_USER) if self.tls else None
         self._forbid = {tuple(f.split(":", 1)) for f in self.forbid}
@@ -77,10 +83,13 @@ class ApiDouble(Controllers, ExecRunner):
         self._ip_next = 10
         if self.seed:
             with self.store.lock:
-                for obj in seed_objects(self.version, self.nodes):
+                objs = seed_objects(self.version, self.nodes)
+                objs += seed_replicasets(objs) + [catalogue.configmap(objs)] + rbac.seed_objects()
+                for obj in objs:
                     stored = self._put(obj)
                     if obj["kind"] == "Pod":
                         self._born[stored["metadata"]["uid"]] = 0.0
+                self._link_owners()
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -185,12 +194,23 @@ class ApiDouble(Controllers, ExecRunner):
         with self.store.lock:
             return copy.deepcopy(self.store.list(BUILTIN[kind], namespace, label_selector))
 
+    def _link_owners(self) -> None:
+        """Seeded ownerReferences name their owner; give them its uid (as the controllers would have)."""
+        st = self.store
+        for key, obj in list(st.objects.items()):
+            refs = obj["metadata"].get("ownerReferences") or []
+            for ref in refs:
+                rt = st.by_kind.get((ref["apiVersion"].rpartition("/")[0], ref["kind"]))
+                owner = st.find(rt, key[2] or None, ref["name"]) if rt else None
+                if owner is not None:
+                    ref["uid"] = owner["metadata"]["uid"]
+
     def authorize(self, user: str, verb: str, rt: ResourceType, parsed: Any) -> None:
+        """403 for ``--forbid`` entries, then RBAC (the admin is in system:masters)."""
         resource = rt.plural + (f"/{parsed.sub}" if parsed.sub else "")
         denied = any((v in (verb, "*")) and (r in (resource, rt.plural, "*")) for v, r in self._forbid)
-        if user == VIEWER_USER and (verb not in ("get", "list", "watch") or rt.plural == "secrets"):
-            denied = True
         if not denied:
+            rbac.authorize(self.store, user, verb, rt, parsed)
             return
         what = f'{rt.plural}{"." + rt.group if rt.group else ""}'
         subject = f'{what} "{parsed.name}"' if parsed.name else what

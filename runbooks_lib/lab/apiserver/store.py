@@ -1,56 +1,48 @@
-"""The API double's object store: Kubernetes write semantics on plain dicts.
+"""The lab API server's object store: Kubernetes write semantics on plain dicts.
 
-resourceVersion from one counter, uid/creationTimestamp/generation, 404/409/422 as Status
-objects, label and field selectors, merge/strategic/JSON patches, and server-side apply with
-field ownership per field manager (conflicts on fields another manager owns unless forced;
-fields a manager stops applying are removed). Lists are atomic (a simplification of SSA's
-associative lists). Not thread-safe by itself: the server holds ``lock`` around calls.
+resourceVersion from one counter, uid/creationTimestamp/generation, 404/409/422 as Status objects,
+merge/strategic/JSON patches, server-side apply with field ownership per field manager (conflicts
+name the other manager unless forced; fields a manager stops applying are removed; associative
+lists merged by key, see ``fieldpaths``), a watch log, status kept apart from spec for types with a
+status subresource, and an ``admit`` hook (validation, defaults, allocation) on every client write.
+Namespaces are deleted in two steps: Terminating here, removed by the namespace controller.
+Not thread-safe by itself: callers hold ``lock``.
 """
 
 from __future__ import annotations
 
 import builtins
 import copy
-import datetime as dt
-import re
 import secrets
 import threading
 import uuid
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from runbooks_lib.kube.paths import ResourceType
 
-Obj = dict[str, Any]
-FieldPath = tuple[str, ...]
+from .errors import ApiError, Obj, now_rfc3339
+from .fieldpaths import MISSING, SYSTEM_META, FieldPath, fields_v1, leaf_paths, merge, remove_at, spath
+from .patches import json_patch, merge_patch
+from .selectors import fields_match, labels_match, parse_label_selector
+
+__all__ = ["ApiError", "Obj", "Store", "fields_match", "labels_match", "now_rfc3339", "parse_label_selector"]
+
+Key = tuple[str, str, str, str]
 #: field owners: (manager, operation) -> owned leaf paths
 Owners = dict[tuple[str, str], set[FieldPath]]
+#: (type, stored object or None, new object, dry run): may change the new object or raise ApiError
+Admit = Callable[[ResourceType, "Obj | None", Obj, bool], None]
 
 #: kinds whose writers get metadata.generation bumped on spec changes
 GENERATION_KINDS = {"Deployment", "DaemonSet", "StatefulSet", "ReplicaSet", "Job", "APIService",
                     "CustomResourceDefinition", "PodDisruptionBudget", "HorizontalPodAutoscaler"}
-#: kinds with a status subresource: writes to the main resource keep the stored status
+#: built-in kinds with a status subresource: writes to the main resource keep the stored status
 STATUS_KINDS = {"Pod", "Node", "Namespace", "Service", "PersistentVolumeClaim", "PersistentVolume",
                 "Deployment", "DaemonSet", "StatefulSet", "ReplicaSet", "Job", "APIService",
                 "CustomResourceDefinition", "PodDisruptionBudget", "HorizontalPodAutoscaler"}
-_SYSTEM_META = {"uid", "resourceVersion", "creationTimestamp", "generation", "managedFields",
-                "deletionTimestamp", "selfLink"}
-
-
-class ApiError(Exception):
-    """A request the API refuses: rendered as a v1 Status with ``code``."""
-
-    def __init__(self, code: int, reason: str, message: str, details: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.code, self.reason, self.message, self.details = code, reason, message, details or {}
-
-    def status(self) -> Obj:
-        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                "message": self.message, "reason": self.reason, "details": self.details, "code": self.code}
-
-
-def now_rfc3339() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+_SYSTEM_META = SYSTEM_META
 
 
 def _gr(rt: ResourceType) -> str:
@@ -72,203 +64,6 @@ def not_found(rt: ResourceType, name: str) -> ApiError:
                     {"name": name, "group": rt.group, "kind": rt.plural})
 
 
-# ----------------------------------------------------------------------------- selectors
-
-_REQ = re.compile(r"^\s*(!?)\s*([A-Za-z0-9./_-]+)\s*(?:(==|=|!=)\s*([A-Za-z0-9._-]*)|\s+(in|notin)\s*\(([^)]*)\))?\s*$")
-
-
-def _split_top(text: str) -> list[str]:
-    out, depth, cur = [], 0, ""
-    for ch in text:
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        if ch == "," and depth == 0:
-            out.append(cur)
-            cur = ""
-        else:
-            cur += ch
-    if cur.strip():
-        out.append(cur)
-    return out
-
-
-def parse_label_selector(text: str) -> list[tuple[str, str, list[str]]]:
-    """Requirements (key, op, values) of a label selector; op in = != in notin exists !exists."""
-    reqs = []
-    for part in _split_top(text or ""):
-        m = _REQ.match(part)
-        if not m:
-            raise ApiError(400, "BadRequest", f"unable to parse requirement: {part.strip()!r}")
-        neg, key, eq, val, setop, setvals = m.groups()
-        if eq:
-            reqs.append((key, "!=" if eq == "!=" else "=", [val]))
-        elif setop:
-            reqs.append((key, setop, [v.strip() for v in setvals.split(",") if v.strip()]))
-        else:
-            reqs.append((key, "!exists" if neg else "exists", []))
-    return reqs
-
-
-def labels_match(labels: dict[str, str], reqs: list[tuple[str, str, list[str]]]) -> bool:
-    for key, op, vals in reqs:
-        have = labels.get(key)
-        if op == "=" and have != vals[0]:
-            return False
-        if op == "!=" and have == vals[0]:
-            return False
-        if op == "in" and have not in vals:
-            return False
-        if op == "notin" and have in vals:
-            return False
-        if op == "exists" and key not in labels:
-            return False
-        if op == "!exists" and key in labels:
-            return False
-    return True
-
-
-def dotted(obj: Any, path: str) -> Any:
-    for part in path.split("."):
-        if not isinstance(obj, dict):
-            return None
-        obj = obj.get(part)
-    return obj
-
-
-def fields_match(obj: Obj, text: str) -> bool:
-    for part in _split_top(text or ""):
-        m = re.match(r"^\s*([A-Za-z0-9.]+)\s*(==|=|!=)\s*(.*?)\s*$", part)
-        if not m:
-            raise ApiError(400, "BadRequest", f"invalid field selector: {part.strip()!r}")
-        key, op, val = m.groups()
-        have = dotted(obj, key)
-        have_s = "" if have is None else str(have)
-        if (op == "!=") == (have_s == val):
-            return False
-    return True
-
-
-# ----------------------------------------------------------------------------- patches
-
-def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386 JSON merge patch (strategic merge patches are applied the same way for maps)."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    out = copy.deepcopy(target) if isinstance(target, dict) else {}
-    for key, val in patch.items():
-        if key.startswith("$"):  # strategic-merge directives ($patch, $retainKeys...) are not modelled
-            continue
-        if val is None:
-            out.pop(key, None)
-        else:
-            out[key] = merge_patch(out.get(key), val)
-    return out
-
-
-def _pointer(path: str) -> list[str]:
-    return [p.replace("~1", "/").replace("~0", "~") for p in path.split("/")[1:]]
-
-
-def json_patch(target: Obj, ops: list[Obj]) -> Obj:
-    """RFC 6902 add/replace/remove/test on a copy."""
-    doc = copy.deepcopy(target)
-    for op in ops:
-        parts = _pointer(op.get("path", ""))
-        parent: Any = doc
-        for p in parts[:-1]:
-            parent = parent[int(p)] if isinstance(parent, list) else parent.setdefault(p, {})
-        last = parts[-1] if parts else ""
-        kind = op.get("op")
-        try:
-            if kind in ("add", "replace"):
-                if isinstance(parent, list):
-                    idx = len(parent) if last == "-" else int(last)
-                    if kind == "add":
-                        parent.insert(idx, op["value"])
-                    else:
-                        parent[idx] = op["value"]
-                else:
-                    if kind == "replace" and last not in parent:
-                        raise KeyError(last)
-                    parent[last] = op["value"]
-            elif kind == "remove":
-                if isinstance(parent, list):
-                    del parent[int(last)]
-                else:
-                    del parent[last]
-            elif kind == "test":
-                cur = parent[int(last)] if isinstance(parent, list) else parent[last]
-                if cur != op.get("value"):
-                    raise ApiError(422, "Invalid", f"test operation failed at {op.get('path')}")
-            else:
-                raise ApiError(400, "BadRequest", f"unsupported JSON patch op {kind!r}")
-        except (KeyError, IndexError, ValueError) as exc:
-            raise ApiError(422, "Invalid", f"JSON patch {kind} at {op.get('path')}: no such path") from exc
-    return doc
-
-
-# ----------------------------------------------------------------------------- field ownership
-
-def leaf_paths(obj: Any, prefix: FieldPath = ()) -> dict[FieldPath, Any]:
-    """Leaf field paths of a manifest (lists atomic), without system metadata and status."""
-    out: dict[FieldPath, Any] = {}
-    if isinstance(obj, dict) and obj:
-        for key, val in obj.items():
-            if not prefix and key in ("apiVersion", "kind", "status"):
-                continue
-            if prefix == ("metadata",) and key in _SYSTEM_META | {"name", "namespace"}:
-                continue
-            out.update(leaf_paths(val, prefix + (key,)))
-    elif prefix:
-        out[prefix] = obj
-    return out
-
-
-def get_at(obj: Any, path: FieldPath) -> Any:
-    for p in path:
-        if not isinstance(obj, dict) or p not in obj:
-            return _MISSING
-        obj = obj[p]
-    return obj
-
-
-def remove_at(obj: Obj, path: FieldPath) -> None:
-    chain: list[tuple[Obj, str]] = []
-    node: Any = obj
-    for p in path:
-        if not isinstance(node, dict) or p not in node:
-            return
-        chain.append((node, p))
-        node = node[p]
-    parent, key = chain[-1]
-    del parent[key]
-    for parent, key in reversed(chain[:-1]):  # drop maps left empty
-        if parent[key] == {}:
-            del parent[key]
-
-
-class _Missing:
-    pass
-
-
-_MISSING = _Missing()
-
-
-def fields_v1(paths: set[FieldPath]) -> Obj:
-    tree: Obj = {}
-    for path in sorted(paths):
-        node = tree
-        for p in path:
-            node = node.setdefault(f"f:{p}", {})
-    return tree
-
-
-def spath(path: FieldPath) -> str:
-    return "." + ".".join(path)
-
-
 # ----------------------------------------------------------------------------- the store
 
 class Store:
@@ -278,14 +73,17 @@ class Store:
         self.lock = threading.RLock()
         self.types = {(t.group, t.plural): t for t in types}
         self.by_kind = {(t.group, t.kind): t for t in types}
-        self.objects: dict[tuple[str, str, str, str], Obj] = {}
-        self.owners: dict[tuple[str, str, str, str], Owners] = {}
+        self.objects: dict[Key, Obj] = {}
+        self.owners: dict[Key, Owners] = {}
         self.rv = 1000
+        #: (group, kind) of the types with a status subresource (CRDs add theirs)
+        self.status_types = {(t.group, t.kind) for t in types if t.kind in STATUS_KINDS}
+        self.admit: Admit | None = None
         #: watch log: (resourceVersion, event type, key, object); ``changed`` is notified on each write
-        self.log: deque[tuple[int, str, tuple[str, str, str, str], Obj]] = deque(maxlen=20000)
+        self.log: deque[tuple[int, str, Key, Obj]] = deque(maxlen=20000)
         self.changed = threading.Condition(self.lock)
 
-    def _record(self, event: str, key: tuple[str, str, str, str], obj: Obj) -> None:
+    def _record(self, event: str, key: Key, obj: Obj) -> None:
         self.log.append((int(obj["metadata"]["resourceVersion"]), event, key, copy.deepcopy(obj)))
         self.changed.notify_all()
 
@@ -295,13 +93,27 @@ class Store:
             return self.log[0][0] - 1
         return 0
 
+    def add_type(self, rt: ResourceType, status: bool) -> None:
+        self.types[(rt.group, rt.plural)] = rt
+        self.by_kind[(rt.group, rt.kind)] = rt
+        (self.status_types.add if status else self.status_types.discard)((rt.group, rt.kind))
+
+    def remove_type(self, rt: ResourceType) -> None:
+        self.types.pop((rt.group, rt.plural), None)
+        self.by_kind.pop((rt.group, rt.kind), None)
+        for key in [k for k in self.objects if k[:2] == (rt.group, rt.plural)]:
+            self.remove(key)
+
+    def has_status(self, rt: ResourceType) -> bool:
+        return (rt.group, rt.kind) in self.status_types
+
     def type_for(self, group: str, plural: str) -> ResourceType:
         rt = self.types.get((group, plural))
         if rt is None:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         return rt
 
-    def _key(self, rt: ResourceType, namespace: str | None, name: str) -> tuple[str, str, str, str]:
+    def _key(self, rt: ResourceType, namespace: str | None, name: str) -> Key:
         return (rt.group, rt.plural, (namespace or "") if rt.namespaced else "", name)
 
     def _next_rv(self) -> str:
@@ -343,9 +155,16 @@ class Store:
                 raise ApiError(400, "BadRequest", "the namespace of the provided object does not match "
                                                   "the namespace sent on the request")
             meta["namespace"] = namespace
-            if rt.kind != "Namespace" and ("", "namespaces", "", namespace) not in self.objects:
+            ns_obj = self.objects.get(("", "namespaces", "", namespace))
+            if rt.kind != "Namespace" and ns_obj is None:
                 raise ApiError(404, "NotFound", f'namespaces "{namespace}" not found',
                                {"name": namespace, "kind": "namespaces"})
+            if ns_obj is not None and ns_obj["metadata"].get("deletionTimestamp"):
+                raise ApiError(403, "Forbidden", f'{_gr(rt)} "{meta.get("name") or ""}" is forbidden: unable to '
+                                                 f"create new content in namespace {namespace} because it is "
+                                                 "being terminated",
+                               {"name": meta.get("name") or "", "group": rt.group, "kind": rt.plural,
+                                "causes": [{"reason": "NamespaceTerminating", "field": "metadata.namespace"}]})
         else:
             meta.pop("namespace", None)
 
@@ -386,7 +205,7 @@ class Store:
             out.get("metadata", {}).pop(k, None)
         return out
 
-    def _render_managed(self, key: tuple[str, str, str, str], obj: Obj, rt: ResourceType,
+    def _render_managed(self, key: Key, obj: Obj, rt: ResourceType,
                         owners: Owners) -> None:
         obj["metadata"]["managedFields"] = [
             {"manager": mgr, "operation": op, "apiVersion": rt.api_version, "time": now_rfc3339(),
@@ -413,6 +232,10 @@ class Store:
                            {"name": meta["name"], "group": rt.group, "kind": rt.plural})
         for k in _SYSTEM_META:
             meta.pop(k, None)
+        if self.has_status(rt):
+            body.pop("status", None)  # status is ignored on create where the type has a status subresource
+        if self.admit is not None:
+            self.admit(rt, None, body, dry_run)
         self._stamp(rt, body, None, dry_run)
         owners = {(manager, "Update"): set(leaf_paths(body))}
         self._render_managed(key, body, rt, owners)
@@ -422,9 +245,9 @@ class Store:
             self._record("ADDED", key, body)
         return copy.deepcopy(body)
 
-    def _write(self, rt: ResourceType, key: tuple[str, str, str, str], old: Obj, new: Obj,
+    def _write(self, rt: ResourceType, key: Key, old: Obj, new: Obj,
                owners: Owners, dry_run: bool, status_only: bool = False) -> Obj:
-        if rt.kind in STATUS_KINDS:
+        if self.has_status(rt):
             if status_only:
                 status = new.get("status")
                 new = copy.deepcopy(old)
@@ -438,6 +261,8 @@ class Store:
         new["metadata"]["name"] = old["metadata"]["name"]
         if rt.namespaced:
             new["metadata"]["namespace"] = old["metadata"]["namespace"]
+        if self.admit is not None and not status_only:
+            self.admit(rt, old, new, dry_run)
         self._stamp(rt, new, old, dry_run)
         self._render_managed(key, new, rt, owners)
         if not dry_run:
@@ -447,11 +272,11 @@ class Store:
                 self._record("MODIFIED", key, new)
         return copy.deepcopy(new)
 
-    def _take_changed(self, key: tuple[str, str, str, str], old: Obj, new: Obj, manager: str) -> Owners:
+    def _take_changed(self, key: Key, old: Obj, new: Obj, manager: str) -> Owners:
         """Ownership after a non-apply write: changed fields move to (manager, Update)."""
         owners = copy.deepcopy(self.owners.get(key, {}))
         old_leaves, new_leaves = leaf_paths(old), leaf_paths(new)
-        changed = {p for p, v in new_leaves.items() if old_leaves.get(p, _MISSING) != v}
+        changed = {p for p, v in new_leaves.items() if old_leaves.get(p, MISSING) != v}
         gone = set(old_leaves) - set(new_leaves)
         for owner, paths in list(owners.items()):
             owners[owner] = paths - changed - gone
@@ -479,7 +304,7 @@ class Store:
             if not isinstance(patch, dict):
                 raise ApiError(400, "BadRequest", "a merge patch must be an object")
             _check_resource_version(rt, name, old, patch)
-            new = merge_patch(old, patch)
+            new = merge(old, patch, nulls_delete=True) if "strategic" in content_type else merge_patch(old, patch)
         key = self._key(rt, namespace, name)
         owners = self._take_changed(key, old, new, manager)
         return self._write(rt, key, old, new, owners, dry_run, status_only)
@@ -502,6 +327,10 @@ class Store:
             self._check_namespace(rt, namespace, body)
             for k in _SYSTEM_META:
                 meta.pop(k, None)
+            if self.has_status(rt):
+                body.pop("status", None)
+            if self.admit is not None:
+                self.admit(rt, None, body, dry_run)
             self._stamp(rt, body, None, dry_run)
             owners = {(manager, "Apply"): set(applied)}
             self._render_managed(key, body, rt, owners)
@@ -510,11 +339,12 @@ class Store:
                 self.owners[key] = owners
                 self._record("ADDED", key, body)
             return copy.deepcopy(body), True
+        _check_resource_version(rt, name, old, body)
         owners = copy.deepcopy(self.owners.get(key, {}))
         current = leaf_paths(old)
         conflicts: list[tuple[FieldPath, str]] = []
         for path, val in applied.items():
-            if current.get(path, _MISSING) == val:
+            if current.get(path, MISSING) == val:
                 continue
             for (mgr, op), paths in owners.items():
                 if (mgr, op) != (manager, "Apply") and path in paths:
@@ -532,24 +362,42 @@ class Store:
                 owners[owner] = owners[owner] - taken
         previously = owners.get((manager, "Apply"), set())
         new = copy.deepcopy(old)
-        for path in previously - set(applied):
-            if not any(path in p for o, p in owners.items() if o != (manager, "Apply")):
+        others = set().union(*(p for o, p in owners.items() if o != (manager, "Apply")))
+        for path in sorted(previously - set(applied), key=len, reverse=True):
+            if path[-1] == "." and any(o[:len(path) - 1] == path[:-1] for o in others):
+                continue  # the item stays while another manager owns a field in it
+            if path not in others:
                 remove_at(new, path)
-        new = merge_patch(new, _without_nulls(body))
+        new = merge(new, body)
         owners[(manager, "Apply")] = set(applied)
         return self._write(rt, key, old, new, owners, dry_run), False
 
     def delete(self, rt: ResourceType, namespace: str | None, name: str, dry_run: bool) -> Obj:
+        """Delete; a Namespace only goes Terminating (the namespace controller empties and removes it)."""
         old = self.get(rt, namespace, name)
         out = copy.deepcopy(old)
+        key = self._key(rt, namespace, name)
+        if rt.kind == "Namespace" and rt.group == "":
+            if not out["metadata"].get("deletionTimestamp"):
+                out["metadata"]["deletionTimestamp"] = now_rfc3339()
+                out["status"] = {"phase": "Terminating"}
+                if not dry_run:
+                    out["metadata"]["resourceVersion"] = self._next_rv()
+                    self.objects[key] = out
+                    self._record("MODIFIED", key, out)
+            return copy.deepcopy(out)
         out["metadata"]["deletionTimestamp"] = now_rfc3339()
         if not dry_run:
-            key = self._key(rt, namespace, name)
-            del self.objects[key]
-            self.owners.pop(key, None)
-            out["metadata"]["resourceVersion"] = self._next_rv()
-            self._record("DELETED", key, out)
+            self.remove(key)
         return out
+
+    def remove(self, key: Key) -> None:
+        """Remove an object for good (controllers; ``delete`` for requests)."""
+        obj = self.objects.pop(key, None)
+        self.owners.pop(key, None)
+        if obj is not None:
+            obj["metadata"]["resourceVersion"] = self._next_rv()
+            self._record("DELETED", key, obj)
 
     def put_raw(self, rt: ResourceType, obj: Obj, manager: str = "kube-controller-manager") -> Obj:
         """Store an object as the control plane itself would (seed, simulated controllers)."""
@@ -572,9 +420,3 @@ class Store:
         if old is None or obj["metadata"]["resourceVersion"] != old["metadata"]["resourceVersion"]:
             self._record("ADDED" if old is None else "MODIFIED", key, obj)
         return obj
-
-
-def _without_nulls(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {k: _without_nulls(v) for k, v in obj.items() if v is not None}
-    return obj
