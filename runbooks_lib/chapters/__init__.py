@@ -38,7 +38,11 @@ CHAPTERS = [
             plan_does="reads every node (one command per node); changes nothing",
             apply_does="converges each node and re-reads it; with confirm: masks swap, rewrites /etc/hosts, "
             "restarts chrony and containerd"),
-    Chapter(2, "kubeadm", "kubeadm config, preflight, init, kubeconfig, join workers and control planes"),
+    Chapter(2, "kubeadm", "kubeadm config, preflight, init, kubeconfig, join workers and control planes",
+            plan_does="renders and validates the kubeadm config, runs kubeadm's preflight checks on every node, "
+            "audits the PKI and reads the cluster API; changes nothing",
+            apply_does="with confirm: kubeadm init, then joins control planes one at a time and workers "
+            "(unavailable where kubeadm is not installed: the exact commands are listed)"),
     Chapter(3, "kube-proxy-modes", "iptables vs IPVS vs nftables: dataplane benchmark, safe mode switch",
             plan_does="reads node and cluster facts, shows the benchmark and the mode switch it would run; "
             "creates nothing",

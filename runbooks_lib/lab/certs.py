@@ -1,4 +1,4 @@
-"""etcd PKI for the lab, laid out like kubeadm's (/etc/kubernetes/pki/etcd/...), made with cryptography.
+"""The lab control plane's PKI, laid out like kubeadm's (/etc/kubernetes/pki, etcd/...), made with cryptography.
 
 Private keys are written only into the lab's state directory (mode 0600) and from there into
 the node; nothing here prints them.
@@ -130,3 +130,36 @@ def write_pki(files: dict[str, bytes], root: Path) -> None:
 
 def read_pki(root: Path) -> dict[str, bytes]:
     return {rel: (root / rel).read_bytes() for rel in ETCD_FILES}
+
+
+# relative to /etc/kubernetes/pki: the rest of a kubeadm control plane's PKI
+CONTROL_PLANE_FILES = (
+    "ca.crt", "ca.key", "apiserver.crt", "apiserver.key", "apiserver-kubelet-client.crt",
+    "apiserver-kubelet-client.key", "front-proxy-ca.crt", "front-proxy-ca.key", "front-proxy-client.crt",
+    "front-proxy-client.key", "sa.key", "sa.pub",
+)
+
+
+def kubeadm_pki(hostname: str, ip: str, service_ip: str = "10.96.0.1", dns_domain: str = "cluster.local",
+                extra_sans: tuple[str, ...] = ("127.0.0.1",)) -> dict[str, bytes]:
+    """A complete kubeadm-layout PKI for one control plane: the etcd files, the cluster CA, the apiserver
+    (with kubeadm's SANs), apiserver-kubelet-client, the front-proxy CA and client, sa.key/sa.pub."""
+    out = etcd_pki(hostname, ip)
+    ca = make_ca("kubernetes")
+    dns = [hostname, "kubernetes", "kubernetes.default", "kubernetes.default.svc",
+           f"kubernetes.default.svc.{dns_domain}"]
+    ips = [service_ip, ip, *extra_sans]
+    apiserver = issue(ca, "kube-apiserver", dns=dns, ips=ips, server=True, client=False)
+    kubelet_client = issue(ca, "kube-apiserver-kubelet-client", organization="kubeadm:cluster-admins")
+    fp_ca = make_ca("front-proxy-ca")
+    fp_client = issue(fp_ca, "front-proxy-client")
+    for stem, pair in (("ca", ca), ("apiserver", apiserver), ("apiserver-kubelet-client", kubelet_client),
+                       ("front-proxy-ca", fp_ca), ("front-proxy-client", fp_client)):
+        out[f"{stem}.crt"] = pair.cert_pem()
+        out[f"{stem}.key"] = pair.key_pem()
+    sa = _new_key()
+    out["sa.key"] = sa.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                     serialization.NoEncryption())
+    out["sa.pub"] = sa.public_key().public_bytes(serialization.Encoding.PEM,
+                                                 serialization.PublicFormat.SubjectPublicKeyInfo)
+    return out

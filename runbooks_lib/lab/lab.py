@@ -252,7 +252,7 @@ def _create(podman: Podman, name: str, count: int, image_kind: str, t0: float, t
     # the API double imports for a few seconds: start it now, wait for it at the end (_finish)
     apidouble.spawn(sdir, [(s.hostname, s.ip, s.roles) for s in specs])
     cp = specs[0]
-    pki = certs.etcd_pki(cp.hostname, cp.ip)
+    pki = certs.kubeadm_pki(cp.hostname, cp.ip)  # etcd's files and the rest of a kubeadm control plane's
     certs.write_pki(pki, sdir / "pki")
     hosts = {s.hostname: s.ip for s in specs}
     devices = tuple(d for d in OPTIONAL_DEVICES if Path(d).exists())

@@ -1,0 +1,119 @@
+"""Chapter 02: the rendered kubeadm config, its offline schema validation, the consistency checks."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from runbooks_lib.chapters.kubeadm import config, consistency, schema
+from runbooks_lib.chapters.kubeadm.settings import Settings
+
+CP = config.Node("cp1", "10.10.1.21")
+
+
+def render(version: str, **kw: object) -> config.Rendered:
+    return config.render(Settings(**kw), version, "prod", CP, "iptables")  # type: ignore[arg-type]
+
+
+def test_seed_version_renders_v1beta3_with_extra_args_as_a_map_and_is_valid() -> None:
+    r = render("1.28.6", control_plane_endpoint="10.10.1.21")
+    docs = {d["kind"]: d for d in yaml.safe_load_all(r.text)}
+    assert r.api_version == "kubeadm.k8s.io/v1beta3"
+    cluster = docs["ClusterConfiguration"]
+    assert cluster["kubernetesVersion"] == "v1.28.6"
+    assert cluster["imageRepository"] == "registry.aliyuncs.com/google_containers"
+    assert cluster["networking"] == {"podSubnet": "10.244.0.0/16", "serviceSubnet": "10.96.0.0/16",
+                                     "dnsDomain": "cluster.local"}
+    assert cluster["controlPlaneEndpoint"] == "10.10.1.21:6443"
+    assert isinstance(cluster["controllerManager"]["extraArgs"], dict)
+    assert "timeouts" not in docs["InitConfiguration"]
+    assert docs["KubeletConfiguration"]["cgroupDriver"] == "systemd"
+    assert "127.0.0.1" in cluster["apiServer"]["certSANs"]
+    assert "token" not in r.text and "certificateKey" not in r.text
+    assert schema.validate(r.text) == []
+
+
+def test_current_version_renders_v1beta4_with_name_value_args_and_timeouts() -> None:
+    r = render("1.37.1")
+    docs = {d["kind"]: d for d in yaml.safe_load_all(r.text)}
+    assert r.api_version == "kubeadm.k8s.io/v1beta4"
+    assert docs["ClusterConfiguration"]["controllerManager"]["extraArgs"][0] == {"name": "allocate-node-cidrs",
+                                                                                 "value": "true"}
+    assert docs["InitConfiguration"]["timeouts"]["controlPlaneComponentHealthCheck"] == "4m0s"
+    assert schema.validate(r.text) == []
+
+
+def test_v1beta3_for_137_is_refused_with_the_migrate_command() -> None:
+    with pytest.raises(config.ConfigRefused, match="kubeadm config migrate"):
+        render("1.37", api_version="v1beta3")
+    with pytest.raises(config.ConfigRefused, match="1.31"):
+        render("1.30.2", api_version="v1beta4")
+    assert render("1.31.0").api_version.endswith("v1beta4") and render("1.30.9").api_version.endswith("v1beta3")
+
+
+def test_schema_finds_unknown_fields_bad_cidrs_wrong_types_and_cross_version_fields() -> None:
+    text = render("1.28.6").text
+    bad = (text.replace("  podSubnet: 10.244.0.0/16", "  podSubnet: 10.244.0.1/16\n  podSubnett: x")
+           .replace("cgroupDriver: systemd", "cgroupDrivr: systemd").replace("bindPort: 6443", "bindPort: '6443'"))
+    problems = schema.validate(bad)
+    assert any("podSubnett" in p for p in problems)
+    assert any("networking.podSubnet" in p and "cidr" in p for p in problems)
+    assert any("cgroupDrivr" in p for p in problems)
+    assert any("localAPIEndpoint.bindPort" in p for p in problems)
+    # v1beta4's timeouts block is unknown to v1beta3; a map extraArgs is wrong in v1beta4
+    v3_with_timeouts = text.replace("kind: InitConfiguration\n", "kind: InitConfiguration\ntimeouts: {}\n")
+    assert any("timeouts" in p for p in schema.validate(v3_with_timeouts))
+    v4 = render("1.37.1").text.replace("  - name: allocate-node-cidrs\n    value: 'true'\n  - name: cluster-cidr\n"
+                                       "    value: 10.244.0.0/16\n", "    allocate-node-cidrs: 'true'\n")
+    assert any("controllerManager.extraArgs" in p for p in schema.validate(v4))
+    mixed = text.replace("kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration", "kubeadm.k8s.io/v1beta4\nkind: "
+                         "ClusterConfiguration")
+    assert any("mix API versions" in p for p in schema.validate(mixed))
+
+
+def test_networks_overlap_and_calico_pool() -> None:
+    f = consistency.networks("10.96.0.0/12", "10.96.0.0/16", {"cp1": "10.0.0.1"}, None)
+    assert ("networks.overlap", "fail") in [(c, s) for c, s, _ in f]
+    f = consistency.networks("10.244.0.0/16", "10.96.0.0/16", {"cp1": "10.244.3.4"}, "10.245.0.0/16")
+    statuses = {c: s for c, s, _ in f}
+    assert statuses["networks.nodes"] == "fail" and statuses["networks.calico_pool"] == "fail"
+    ok = {c: s for c, s, _ in consistency.networks("10.244.0.0/16", "10.96.0.0/16", {"a": "10.0.0.1"},
+                                                   "10.244.0.0/16")}
+    assert ok == {"networks.overlap": "pass", "networks.calico_pool": "pass"}
+
+
+def test_endpoint_rules_for_several_control_planes() -> None:
+    cps = {"cp1": "10.0.0.1", "cp2": "10.0.0.2"}
+    assert consistency.endpoint(cps, None, "none")[0][1] == "fail"
+    spof = consistency.endpoint(cps, "10.0.0.1:6443", "none")[0]
+    assert spof[1] == "fail" and "single point of failure" in spof[2]
+    assert consistency.endpoint(cps, "10.0.0.100", "kube-vip")[0][1] == "pass"
+    assert consistency.endpoint({"cp1": "10.0.0.1"}, None, "none")[0][1] == "info"
+
+
+def test_images_coredns_path_rule_and_pause_mismatch() -> None:
+    v = config.Version.parse("1.28.6")
+    custom = consistency.images(v, "registry.aliyuncs.com/google_containers")
+    assert "registry.aliyuncs.com/google_containers/coredns:v1.10.1" in custom.images
+    upstream = consistency.images(v, "registry.k8s.io")
+    assert "registry.k8s.io/coredns/coredns:v1.10.1" in upstream.images
+    assert custom.pause == "registry.aliyuncs.com/google_containers/pause:3.9"
+    assert consistency.sandbox(custom.pause, "registry.k8s.io/pause:3.6", "n1")[1] == "warn"
+    assert consistency.sandbox(custom.pause, custom.pause, "n1")[1] == "pass"
+    assert consistency.images(config.Version.parse("1.37.1"), "r").pause is None  # not guessed
+
+
+def test_skew_and_ipvs_deprecation() -> None:
+    target = config.Version.parse("1.30.2")
+    found = {c: s for c, s, _ in consistency.skew(target, "v1.29.3", "v1.26.0", "n1")}
+    assert found == {"version.kubeadm": "fail", "version.kubelet": "fail"}
+    assert {s for _c, s, _ in consistency.skew(target, "v1.30.2", "v1.28.1", "n1")} == {"pass"}
+    assert consistency.proxy_mode("ipvs", config.Version.parse("1.35.0"))[1] == "warn"
+    assert consistency.proxy_mode("ipvs", config.Version.parse("1.30.0"))[1] == "pass"
+
+
+def test_settings_refuse_bad_cidrs_and_sans() -> None:
+    with pytest.raises(ValueError, match="host bits"):
+        Settings(pod_network_cidr="10.244.0.1/16")
+    with pytest.raises(ValueError, match="not an IP address or DNS name"):
+        Settings(cert_sans=["bad name"])

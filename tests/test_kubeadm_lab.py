@@ -1,0 +1,96 @@
+"""Chapter 02 against its own 3-node lab `kadm`: plan verdict, preflight × nodes, PKI from real files,
+init/join unavailable, verify through the lab's API server, and no secret in any output."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from runbooks_lib.chapters import kubeadm
+from runbooks_lib.cli import main
+from runbooks_lib.run import Run
+from runbooks_lib.verdict import verdict_for
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+LAB = "kadm"
+
+
+@pytest.fixture(scope="module")
+def lab_params(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The `kadm` lab (brought up here unless it is up) and a parameter file for it; taken down if started."""
+    from runbooks_lib.lab import lab
+
+    started = not lab.is_up(LAB)
+    state = lab.up(LAB, nodes=3)
+    path = tmp_path_factory.mktemp("kadm") / "kadm.yaml"
+    path.write_text(f"cluster_name: {LAB}\ninventory: {state.inventory}\n"
+                    f"ssh: {{known_hosts: {state.known_hosts}}}\nkube: {{kubeconfig: {state.kubeconfig}}}\n")
+    yield path
+    if started and not os.environ.get("RUNBOOKS_KEEP_LAB"):
+        lab.down(LAB)
+
+
+def by(run: Run) -> dict[tuple[str, str], str]:
+    return {(c.check, c.host): c.status for c in run.checks}
+
+
+def test_fresh_lab_plan_is_drift_with_real_preflight_pki_and_api(lab_params: Path, tmp_path: Path) -> None:
+    run = Run.start("kubeadm", str(lab_params), [], str(tmp_path / "run"))
+    result = kubeadm.plan(run)
+    got = by(run)
+    assert verdict_for(run.checks) == "DRIFT", [c for c in run.checks if c.failed]
+    assert got[("config.schema", "runner")] == "pass"
+    cp, w1 = f"{LAB}-cp1", f"{LAB}-w1"
+    # the lab's etcd holds 2379/2380 on the control plane and is reported as such
+    assert got[("preflight.Port-2379", cp)] == "n/a in lab" and got[("preflight.Port-6443", cp)] == "pass"
+    assert got[("preflight.FileExisting-crictl", w1)] == "n/a in lab"
+    assert got[("preflight.CRI", w1)] == "drift"          # containerd: chapter 01 apply
+    assert set(result.preflight.columns) == {"check", cp, w1, f"{LAB}-w2"}
+    # PKI from the real files on the node: the CA hash equals the lab's own CA
+    from runbooks_lib.chapters.kubeadm import pki
+    from runbooks_lib.lab import lab
+
+    ca = (lab.state_dir(LAB) / "pki" / "ca.crt").read_text()
+    assert run.figures["ca_cert_hash"] == pki.ca_cert_hash(ca)
+    assert got[("pki.apiserver_sans", cp)] == "pass" and got[("pki.expiry", cp)] == "pass"
+    assert 364 < run.figures["pki_min_days_left"] <= 365
+    # init/join: unavailable with the exact commands
+    init = next(c for c in run.checks if c.check == "apply.init")
+    assert init.status == "n/a in lab" and "unavailable: kubeadm not installed" in init.detail
+    assert "kubeadm init --config /etc/kubernetes/kubeadm-config.yaml --upload-certs" in init.detail
+    join = next(c for c in run.checks if c.check == "apply.join-worker")
+    assert f"--discovery-token-ca-cert-hash {run.figures['ca_cert_hash']}" in join.detail
+    # verify through the lab API server
+    assert got[("api.readyz", "api")] == "pass"
+    assert {got[("node.ready", h)] for h in (cp, w1)} == {"pass"}
+    assert got[("csr.pending", "api")] == "n/a in lab"
+
+
+def test_apply_without_confirm_refuses_init_and_join(lab_params: Path, tmp_path: Path) -> None:
+    run = Run.start("kubeadm", str(lab_params), ["mode=apply"], str(tmp_path / "run"))
+    kubeadm.plan(run)
+    refused = [c for c in run.checks if c.check.startswith("apply.")]
+    assert refused and all(c.status == "drift" and "refused, nothing changed" in c.detail for c in refused)
+
+
+def test_no_planted_secret_in_any_output(lab_params: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    token = f"{secrets.token_hex(3)}.{secrets.token_hex(8)}"
+    key = secrets.token_hex(32)
+    kubeconfig = Path(str(lab_params.read_text().split("kubeconfig: ")[1].split("}")[0]))
+    client_key = next(ln.split(":", 1)[1].strip() for ln in kubeconfig.read_text().splitlines()
+                      if "client-key-data" in ln)
+    out = tmp_path / "reports"
+    code = main(["run", "kubeadm", "-p", str(lab_params), "--out", str(out), "-q",
+                 "--set", f"kubeadm.token={token}", "--set", f"kubeadm.certificate_key={key}"])
+    printed = capfd.readouterr()
+    assert code == 0
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".html" for p in files)
+    for value in (token, key, client_key, client_key[:40]):
+        assert value not in printed.out + printed.err
+        for p in files:
+            assert value not in p.read_text(errors="replace"), f"{value[:8]}… in {p}"
