@@ -11,7 +11,7 @@ import pytest
 from runbooks_lib import kube
 from runbooks_lib.kube import helm, plan, verify
 from runbooks_lib.kube.client import KubeClient
-from runbooks_lib.kube.errors import ManifestInvalid
+from runbooks_lib.kube.errors import KubeTimeout, ManifestInvalid
 from runbooks_lib.lab.apiserver import ApiDouble
 from runbooks_lib.run import Run
 
@@ -156,6 +156,11 @@ def test_a_wait_that_times_out_is_one_evidence_record(kube_run: Run, kc: KubeCli
     check = result.check(kube_run)
     assert (check.status, check.host) == ("fail", "PersistentVolumeClaim default/data")
     assert "not within 2 s" in check.detail
+    before = len(kube_run.recorder.records)  # the chapters' helpers wait the same way (they polled: 42 records in 10 s)
+    with pytest.raises(KubeTimeout, match=r"Bound did not happen within 1 s; last seen: phase Pending; recent events: "
+                                          r"Warning FailedBinding"):
+        kc.wait_pvc_bound("data", "default", timeout=1)
+    assert len(kube_run.recorder.records) - before == 1
 
 
 def test_a_rollout_is_waited_by_watch(kube_run: Run, kc: KubeClient, api_double: tuple[Path, str, ApiDouble]) -> None:

@@ -76,6 +76,10 @@ class VerifyResult:
     duration_s: float
     timeout_s: float
     events: int = 0
+    last_message: str = ""
+    recent_events: str = ""
+    object: Obj | None = field(default=None, repr=False)
+    error: KubeError | None = field(default=None, repr=False)
 
     @property
     def detail(self) -> str:
@@ -185,8 +189,10 @@ class _Watcher:
         self.base = self.rt.base(ref.namespace if self.rt.namespaced else None)
         self.selector = ("fieldSelector", f"metadata.name={ref.name}")
         self.events = self.requests = 0
+        self.deadline = time.monotonic() + timeout
         self.rv = ""
         self._conn: Any = None
+        self.last_obj: Obj | None = None
 
     def _list(self) -> Status:
         raw = _raw(self.kc, self.base, [self.selector], self.kc.request_timeout)
@@ -194,18 +200,23 @@ class _Watcher:
         doc = json.loads(raw.data or b"{}")
         self.rv = str((doc.get("metadata") or {}).get("resourceVersion", ""))
         items = doc.get("items") or []
-        return self.exp.judge(items[0] if items else None)
+        for item in items:  # list items carry no kind/apiVersion on a real server
+            item.setdefault("kind", self.rt.kind)
+            item.setdefault("apiVersion", self.rt.api_version)
+        self.last_obj = items[0] if items else None
+        return self.exp.judge(self.last_obj)
 
     def _watch_fn(self, **kw: Any) -> Any:
         query = [self.selector, ("watch", "true"), ("allowWatchBookmarks", "true"),
                  ("resourceVersion", kw.get("resource_version") or self.rv),
                  ("timeoutSeconds", kw["timeout_seconds"])]
         self.requests += 1
-        raw = _raw(self.kc, self.base, query, (10.0, kw["timeout_seconds"] + 5.0))
+        raw = _raw(self.kc, self.base, query, (10.0, max(self.deadline - time.monotonic(), 0.1) + 1.0))
         self._conn = raw.connection
         return raw
 
     def run(self, deadline: float) -> tuple[Status, Status]:
+        self.deadline = deadline
         first = last = self._list()
         while not self._finished(last) and time.monotonic() < deadline:
             left = max(1, math.ceil(deadline - time.monotonic()))
@@ -217,7 +228,8 @@ class _Watcher:
                     self.events += 1
                     obj = event["raw_object"]
                     self.rv = str((obj.get("metadata") or {}).get("resourceVersion", self.rv))
-                    last = self.exp.judge(None if event["type"] == "DELETED" else obj)
+                    self.last_obj = None if event["type"] == "DELETED" else obj
+                    last = self.exp.judge(self.last_obj)
                     if self._finished(last) or time.monotonic() >= deadline:
                         w.stop()
                         break
@@ -261,12 +273,13 @@ def wait(kc: KubeCore, exp: Expectation | ExecExpectation, timeout: float = 120.
     where = f"{ref.namespace}/{ref.name}" if ref.namespace else ref.name
     first = last = Status(IN_PROGRESS, "not read yet")
     error = tail = ""
+    failure: KubeError | None = None
     watcher: _Watcher | None = None
     try:
         watcher = _Watcher(kc, exp, timeout)
         first, last = watcher.run(t0 + timeout)
     except KubeError as exc:
-        error = str(exc)
+        error, failure = str(exc), exc
     ok = not error and last.status == CURRENT
     if not ok and not error and watcher is not None:
         tail = watcher.recent_events()
@@ -285,7 +298,8 @@ def wait(kc: KubeCore, exp: Expectation | ExecExpectation, timeout: float = 120.
                "resource_version": watcher.rv if watcher else ""})
     last_text = f"error: {error}" if error else f"{last.status}: {last.message}"
     return VerifyResult(exp.what, str(ref), ok, status, f"{first.status}: {first.message}", last_text,
-                        round(duration, 3), timeout, watcher.events if watcher else 0)
+                        round(duration, 3), timeout, watcher.events if watcher else 0, last.message, tail,
+                        watcher.last_obj if watcher else None, failure)
 
 
 def _exec(kc: KubeCore, exp: ExecExpectation, timeout: float) -> VerifyResult:

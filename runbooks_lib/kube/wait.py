@@ -1,5 +1,6 @@
-"""Waiting: conditions, phases and rollouts, always with a timeout and a message that says what was
-last seen (and the object's recent events) when the time runs out."""
+"""Waiting: conditions, phases and rollouts, by watch (``verify.wait``: one evidence record per wait),
+always with a timeout and a message that says what was last seen (and the object's recent events)
+when the time runs out."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from .errors import KubeNotFound, KubeTimeout
+from .errors import KubeTimeout
+from .objects import ObjectRef
 from .read import ReadOps, condition
+from .status import CURRENT, IN_PROGRESS, Status
+from .verify import Expectation, wait
 
 Obj = dict[str, Any]
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
@@ -56,27 +60,21 @@ class WaitOps(ReadOps):
 
     def wait_for(self, kind: str, name: str, namespace: str | None, check: Callable[[Obj | None], tuple[bool, str]],
                  *, what: str, timeout: float, api_version: str | None = None) -> Obj:
-        """Poll until ``check(obj)`` says done (obj is None while absent); KubeTimeout after ``timeout`` s
-        with the last state and the object's recent events."""
-        deadline = time.monotonic() + timeout
-        last = "not read yet"
-        while True:
-            obj = self.get_or_none(kind, name, namespace, api_version)
-            done, last = check(obj)
-            if done and obj is not None:
-                return obj
-            if time.monotonic() >= deadline:
-                break
-            time.sleep(min(self.poll_interval, max(deadline - time.monotonic(), 0.01)))
-        events = []
-        try:
-            events = self.events_for(kind, name, namespace, limit=5)
-        except KubeNotFound:
-            events = []
-        tail = "; ".join(f"{e['type']} {e['reason']}: {e['message']}" for e in events) or "no events"
+        """Watch until ``check(obj)`` says done (obj is None while absent): one evidence record for the
+        whole wait (verify.wait). KubeTimeout after ``timeout`` s with the last state and the object's
+        recent events; an API error (403, a server without watch) is raised as it came."""
+        def judge(obj: Obj | None) -> Status:
+            done, seen = check(obj)
+            return Status(CURRENT if done and obj is not None else IN_PROGRESS, seen)
+
+        result = wait(self, Expectation(ObjectRef(api_version or "", kind, name, namespace), what, judge), timeout)
+        if result.error is not None:
+            raise result.error
+        if result.ok and result.object is not None:
+            return result.object
         where = f"{namespace}/{name}" if namespace else name
-        raise KubeTimeout(f"{kind} {where}: {what} did not happen within {timeout:g} s; last seen: {last}; "
-                          f"recent events: {tail}")
+        raise KubeTimeout(f"{kind} {where}: {what} did not happen within {timeout:g} s; last seen: "
+                          f"{result.last_message}; recent events: {result.recent_events or 'no events'}")
 
     def wait_condition(self, kind: str, name: str, namespace: str | None, ctype: str, status: str = "True", *,
                        timeout: float = 120.0, api_version: str | None = None) -> Obj:
