@@ -88,6 +88,9 @@ def test_endpoint_rules_for_several_control_planes() -> None:
     spof = consistency.endpoint(cps, "10.0.0.1:6443", "none")[0]
     assert spof[1] == "fail" and "single point of failure" in spof[2]
     assert consistency.endpoint(cps, "10.0.0.100", "kube-vip")[0][1] == "pass"
+    clash = consistency.endpoint(cps, "10.0.0.100", "keepalived-haproxy")[0]
+    assert clash[1] == "fail" and "8443" in clash[2]
+    assert consistency.endpoint(cps, "10.0.0.100:8443", "keepalived-haproxy")[0][1] == "pass"
     assert consistency.endpoint({"cp1": "10.0.0.1"}, None, "none")[0][1] == "info"
 
 
@@ -117,3 +120,21 @@ def test_settings_refuse_bad_cidrs_and_sans() -> None:
         Settings(pod_network_cidr="10.244.0.1/16")
     with pytest.raises(ValueError, match="not an IP address or DNS name"):
         Settings(cert_sans=["bad name"])
+
+
+def test_ha_configs_kube_vip_super_admin_trap_and_haproxy_backends() -> None:
+    from runbooks_lib.chapters.kubeadm import ha
+
+    cps = [("cp1", "10.0.0.1"), ("cp2", "10.0.0.2")]
+    files = ha.render("kube-vip", "10.0.0.100", "eth0", cps, config.Version.parse("1.30.2"))
+    first, others = (yaml.safe_load(t) for t in files.values())
+    assert first["spec"]["volumes"][0]["hostPath"]["path"] == "/etc/kubernetes/super-admin.conf"
+    assert others["spec"]["volumes"][0]["hostPath"]["path"] == "/etc/kubernetes/admin.conf"
+    old = yaml.safe_load(next(iter(ha.render("kube-vip", "10.0.0.100", "eth0", cps,
+                                             config.Version.parse("1.28.6")).values())))
+    assert old["spec"]["volumes"][0]["hostPath"]["path"] == "/etc/kubernetes/admin.conf"
+    kh = ha.render("keepalived-haproxy", "10.0.0.100:8443", "eth0", cps, config.Version.parse("1.30.2"))
+    cfg = kh["/etc/haproxy/haproxy.cfg"]
+    assert "bind *:8443" in cfg and "server cp2 10.0.0.2:6443 check" in cfg
+    assert "10.0.0.100" in kh["/etc/keepalived/keepalived.conf (first control plane)"]
+    assert ha.render("none", "10.0.0.100", "eth0", cps, config.Version.parse("1.30.2")) == {}

@@ -94,3 +94,20 @@ def test_no_planted_secret_in_any_output(lab_params: Path, tmp_path: Path, capfd
         assert value not in printed.out + printed.err
         for p in files:
             assert value not in p.read_text(errors="replace"), f"{value[:8]}… in {p}"
+
+
+def test_etcd_disk_test_runs_fio_for_real_and_leaves_nothing(lab_params: Path, tmp_path: Path) -> None:
+    """fio is not in the lab image: the test installs Debian's package on its own lab's control plane."""
+    from runbooks_lib.lab import lab
+
+    t = lab.load_state(LAB).transport(f"{LAB}-cp1", command_timeout=200)  # type: ignore[union-attr]
+    got = t.run("command -v fio || (DEBIAN_FRONTEND=noninteractive apt-get -qq update && "
+                "DEBIAN_FRONTEND=noninteractive apt-get -qq install -y fio) >/dev/null 2>&1; command -v fio",
+                sudo=True, timeout=200)
+    if got.exit_code != 0:
+        pytest.skip(f"fio could not be installed in the lab node: {got.stderr[-200:]}")
+    run = Run.start("kubeadm", str(lab_params), [], str(tmp_path / "run"))
+    kubeadm.plan(run)
+    disk = next(c for c in run.checks if c.check == "preflight.EtcdDisk")
+    assert disk.status in ("pass", "warn", "fail") and "fdatasync p90" in disk.detail and "p99" in disk.detail
+    assert t.run("ls -d /var/lib/.runbooks-fio.* 2>/dev/null | wc -l", sudo=True).stdout.strip() == "0"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from .config import Version, endpoint_host
+from .config import Version, endpoint_host, endpoint_with_port
 
 Finding = tuple[str, str, str]
 
@@ -67,6 +67,10 @@ def endpoint(control_planes: dict[str, str], endpoint_value: str | None, ha: str
         return [("ha.endpoint", "info", "one control plane, no controlPlaneEndpoint: fine for a single "
                  "control plane; set one now if control planes will be added later (it cannot be added "
                  "without re-issuing certificates)")]
+    port = (endpoint_with_port(endpoint_value) or ":6443").rsplit(":", 1)[1]
+    if ha == "keepalived-haproxy" and port == "6443":
+        return [("ha.endpoint", "fail", "HAProxy runs on the control planes, where kube-apiserver already binds "
+                 "6443: give the endpoint another port (kubeadm's HA guide uses 8443), e.g. VIP:8443")]
     if ha == "none":
         return [("ha.endpoint", "info", f"controlPlaneEndpoint {host} is served outside this runbook "
                  "(kubeadm.ha: none)")]
