@@ -206,3 +206,20 @@ def test_server_warnings_become_warn_checks(kc: KubeClient) -> None:
           "metadata": {"name": "fin", "namespace": "default", "finalizers": ["nodomain"]}}
     p = plan.plan(kc, [cm])
     assert any(c[2] == "warn" for c in p.checks())
+
+
+def test_a_refused_watch_is_an_error_result_not_a_fallback_to_polling(tmp_path: Path) -> None:
+    from kube_double.fixture import make_run
+
+    with ApiDouble(forbid=["watch:persistentvolumeclaims"]) as double:
+        run = make_run(tmp_path, double.write_kubeconfig(tmp_path / "kc"))
+        kc = kube.connect(run)
+        kc.create({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "d", "namespace": "default"},
+                   "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}})
+        mark, before = len(double.requests), len(run.recorder.records)
+        result = verify.wait(kc, verify.pvc_bound("d", "default"), timeout=3)
+        assert result.status == "error" and "cannot watch" in result.last
+        assert result.duration_s < 2  # no polling until the timeout
+        assert [r.verb for r in double.requests[mark:]] == ["list", "watch"]
+        (rec,) = run.recorder.records[before:]
+        assert rec.status == "error"
