@@ -206,6 +206,7 @@ def test_list_maps_diff_by_name() -> None:
 def test_server_warning_headers_are_parsed() -> None:
     header = '299 - "unknown field \\"spec.foo\\"", 299 - "policy/v1beta1 PodDisruptionBudget is deprecated"'
     assert parse_warnings(header) == ['unknown field "spec.foo"', "policy/v1beta1 PodDisruptionBudget is deprecated"]
+    assert parse_warnings('299 - "unknown field "colour"", 299 - "a, b"') == ['unknown field "colour"', "a, b"]
 
 
 # -- status rules (kstatus + Argo additions)

@@ -199,13 +199,17 @@ def test_conditions_status_fields_and_exec_probes(kube_run: Run, kc: KubeClient)
     assert len(kube_run.recorder.records) - before == len(exps)
 
 
-@pytest.mark.xfail(reason="the lab API server sends no Warning headers yet (H7: fieldValidation=Warn / "
-                          "non-domain-qualified finalizers)", strict=False)
-def test_server_warnings_become_warn_checks(kc: KubeClient) -> None:
-    cm = {"apiVersion": "v1", "kind": "ConfigMap",
-          "metadata": {"name": "fin", "namespace": "default", "finalizers": ["nodomain"]}}
-    p = plan.plan(kc, [cm])
-    assert any(c[2] == "warn" for c in p.checks())
+def test_server_warnings_are_recorded_and_become_warn_checks(kube_run: Run, kc: KubeClient) -> None:
+    """The lab server warns (HTTP Warning 299) about unknown fields under fieldValidation=Warn; offline
+    validation refuses those before a plan asks, so the dry run is driven directly here."""
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "w", "namespace": "default"},
+          "data": {"a": "1"}, "colour": "red"}
+    change = plan._dry_run(kc, cm, kc.resource("ConfigMap"), field_validation="Warn")
+    assert change.action == "create"
+    assert change.warnings == ['unknown field "colour"']
+    assert ("server warning for ConfigMap default/w", "default", "warn", 'unknown field "colour"') in \
+        plan.Plan([change]).checks()
+    assert any(r.kind == "note" and 'unknown field "colour"' in r.command for r in kube_run.recorder.records)
 
 
 def test_a_refused_watch_is_an_error_result_not_a_fallback_to_polling(tmp_path: Path) -> None:

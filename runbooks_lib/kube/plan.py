@@ -34,14 +34,15 @@ from .write import FIELD_MANAGER, WriteOps
 
 Obj = dict[str, Any]
 APPLY = "application/apply-patch+yaml"
-_WARNING = re.compile(r'(\d{3}) +\S+ +"((?:[^"\\]|\\.)*)"')
+# a warn-text ends at a quote followed by the next warning or the end (lenient to unescaped inner quotes)
+_WARNING = re.compile(r'(\d{3}) +\S+ +"(.*?)"(?=\s*(?:,\s*\d{3} |$))')
 
 
 def parse_warnings(header: str | None) -> list[str]:
     """Messages of an HTTP ``Warning`` header (RFC 7234: ``299 - "text"``, comma-separated)."""
     if not header:
         return []
-    return [m.group(2).replace('\\"', '"') for m in _WARNING.finditer(header)]
+    return [m.group(2).replace('\\"', '"').replace("\\\\", "\\") for m in _WARNING.finditer(header)]
 
 
 def conflict_detail(exc: KubeConflict) -> str:
@@ -138,8 +139,9 @@ def validate(kc: WriteOps, desired: list[Obj]) -> list[Validation]:
 
 
 def plan(kc: WriteOps, desired: list[Obj], *, prune_selector: str | None = None,
-         prune_kinds: list[str] | None = None) -> Plan:
-    """Validate, then dry-run server-side apply and diff each object (see the module docstring)."""
+         prune_kinds: list[str] | None = None, field_validation: str = "Strict") -> Plan:
+    """Validate, then dry-run server-side apply and diff each object (see the module docstring).
+    ``prune_kinds`` adds built-in kinds to look for prune candidates in (the set's own kinds always)."""
     validations = validate(kc, desired)
     set_crds = crd_kinds(desired)
     ordered = order(desired)
@@ -162,7 +164,7 @@ def plan(kc: WriteOps, desired: list[Obj], *, prune_selector: str | None = None,
             changes.append(ObjectChange(ref, "create", note=f"namespace {ns} is created by this plan: no dry run",
                                         desired=obj))
             continue
-        change = _dry_run(kc, obj, rt)
+        change = _dry_run(kc, obj, rt, field_validation)
         if obj["kind"] == "Namespace" and change.action == "create":
             pending_ns.add(ref.name)
         changes.append(change)
@@ -183,19 +185,20 @@ def _is_established(crd: Obj | None) -> bool:
                                    for c in (crd.get("status") or {}).get("conditions") or [])
 
 
-def _ssa(kc: WriteOps, obj: Obj, rt: ResourceType, dry_run: bool) -> tuple[Obj, list[str]]:
+def _ssa(kc: WriteOps, obj: Obj, rt: ResourceType, dry_run: bool,
+         field_validation: str = "Strict") -> tuple[Obj, list[str]]:
     resp = kc.request("PATCH", _path(kc, obj, rt), body=obj, content_type=APPLY,
-                      query={"fieldManager": FIELD_MANAGER, "fieldValidation": "Strict",
+                      query={"fieldManager": FIELD_MANAGER, "fieldValidation": field_validation,
                              "dryRun": "All" if dry_run else None})
     return dict(resp.data), parse_warnings(resp.headers.get("Warning"))
 
 
-def _dry_run(kc: WriteOps, obj: Obj, rt: ResourceType) -> ObjectChange:
+def _dry_run(kc: WriteOps, obj: Obj, rt: ResourceType, field_validation: str = "Strict") -> ObjectChange:
     ref = ref_of(obj)
     live = kc.request("GET", _path(kc, obj, rt), ok=(404,))
     before = live.data if live.status == 200 else None
     try:
-        after, warnings = _ssa(kc, obj, rt, dry_run=True)
+        after, warnings = _ssa(kc, obj, rt, dry_run=True, field_validation=field_validation)
     except KubeConflict as exc:
         return ObjectChange(ref, "conflict", note=f"fields owned by another field manager: {conflict_detail(exc)}",
                             desired=obj)
