@@ -227,3 +227,22 @@ def test_a_refused_watch_is_an_error_result_not_a_fallback_to_polling(tmp_path: 
         assert [r.verb for r in double.requests[mark:]] == ["list", "watch"]
         (rec,) = run.recorder.records[before:]
         assert rec.status == "error"
+
+
+def test_objects_without_namespace_use_the_contexts_and_are_not_pruned(kc: KubeClient) -> None:
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "nons", "labels": {"app.kubernetes.io/part-of": "objtest"}}}
+    plan.apply(kc, plan.plan(kc, [cm]))
+    p = plan.plan(kc, [cm], prune_selector=LABEL)
+    assert [(c.action, str(c.ref)) for c in p.changes] == [("unchanged", "ConfigMap default/nons")]
+
+
+def test_an_immutable_field_change_is_an_error_naming_the_field(kc: KubeClient) -> None:
+    objs = base_set()
+    plan.apply(kc, plan.plan(kc, objs))
+    objs[3]["spec"]["selector"]["matchLabels"] = {"app": "other"}
+    objs[3]["spec"]["template"]["metadata"]["labels"] = {"app": "other"}
+    p = plan.plan(kc, objs)
+    (bad,) = [c for c in p.changes if c.action != "unchanged"]
+    assert (bad.action, str(bad.ref)) == ("error", "Deployment demo/web")
+    assert "spec.selector" in bad.note and "immutable" in bad.note
+    assert ("object Deployment demo/web", "fail") in [(c[0], c[2]) for c in p.checks()]

@@ -155,11 +155,18 @@ def plan(kc: WriteOps, desired: list[Obj], *, prune_selector: str | None = None,
         if obj["kind"] == "CustomResourceDefinition" and not _is_established(kc.get_or_none(
                 "CustomResourceDefinition", ref.name)):
             pending_crds.add(crd_key(obj))
-        if (group, ref.kind) in pending_crds or rt is None:
+        if (group, ref.kind) in pending_crds:
             changes.append(ObjectChange(ref, "create", note="its CRD is created by this plan: no dry run",
                                         desired=obj))
             continue
+        if rt is None:
+            changes.append(ObjectChange(ref, "error", note=f"the server does not serve {obj['apiVersion']} "
+                                                           f"{ref.kind}", desired=obj))
+            continue
         ns = (obj["metadata"].get("namespace") or kc.target.namespace) if rt.namespaced else None
+        if ns and not obj["metadata"].get("namespace"):  # the context's namespace, made explicit
+            obj = {**obj, "metadata": {**obj["metadata"], "namespace": ns}}
+            ref = ref_of(obj)
         if ns in pending_ns:
             changes.append(ObjectChange(ref, "create", note=f"namespace {ns} is created by this plan: no dry run",
                                         desired=obj))
@@ -169,7 +176,7 @@ def plan(kc: WriteOps, desired: list[Obj], *, prune_selector: str | None = None,
             pending_ns.add(ref.name)
         changes.append(change)
     if prune_selector:
-        changes += _prune_candidates(kc, desired, prune_selector, prune_kinds or [])
+        changes += _prune_candidates(kc, [c.desired for c in changes], prune_selector, prune_kinds or [])
     return Plan(changes, validations, kc._version_for_validation(), prune_selector)
 
 
