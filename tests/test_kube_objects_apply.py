@@ -3,6 +3,8 @@ client (issue 13 §1)."""
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -246,3 +248,23 @@ def test_an_immutable_field_change_is_an_error_naming_the_field(kc: KubeClient) 
     assert (bad.action, str(bad.ref)) == ("error", "Deployment demo/web")
     assert "spec.selector" in bad.note and "immutable" in bad.note
     assert ("object Deployment demo/web", "fail") in [(c[0], c[2]) for c in p.checks()]
+
+
+def test_a_server_lost_during_a_wait_is_unreachable(tmp_path: Path) -> None:
+    from kube_double.fixture import make_run
+
+    from runbooks_lib.transport.base import TargetUnreachable
+
+    double = ApiDouble()
+    double.start()
+    run = make_run(tmp_path, double.write_kubeconfig(tmp_path / "kc"))
+    kc = kube.connect(run)
+    stopper = threading.Timer(0.5, double.stop)
+    stopper.start()
+    t0 = time.monotonic()
+    try:
+        with pytest.raises(TargetUnreachable):
+            verify.wait(kc, verify.pvc_bound("never", "default"), timeout=10)
+        assert time.monotonic() - t0 < 8
+    finally:
+        stopper.join()

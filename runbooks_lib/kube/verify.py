@@ -240,6 +240,8 @@ class _Watcher:
                 last = self._list()
             except urllib3.exceptions.ReadTimeoutError:
                 continue  # the server kept the stream open past timeoutSeconds: the loop re-checks the deadline
+            except urllib3.exceptions.ProtocolError:
+                last = self._list()  # the stream broke (server restart, proxy): read the state again, watch on
             finally:  # a finished watch's connection is not reused (a server may close it after the last chunk)
                 if self._conn is not None:
                     self._conn.close()
