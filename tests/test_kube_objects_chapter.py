@@ -138,6 +138,12 @@ def test_twenty_objects_apply_in_order_then_a_second_apply_changes_nothing(
                                    verify.apiservice_available("v1alpha1.shop.example.com")], timeout=30)
     assert [r.status for r in results] == ["pass"] * 4, [r.detail for r in results]
 
+    cart = verify.status_field("Cart", "c1", NS, "status.phase", "Open", api_version="shop.example.com/v1")
+    assert verify.wait(kc, cart, timeout=1).status == "fail"  # no controller writes it: not within 1 s
+    kc.request("PATCH", f"/apis/shop.example.com/v1/namespaces/{NS}/carts/c1/status", body={"status": {"phase": "Open"}},
+               content_type="application/merge-patch+json", query={"fieldManager": "cart-controller"})
+    assert verify.wait(kc, cart, timeout=5).ok
+
 
 def test_the_set_without_custom_resources_applies_in_order_now(kube_apply_run: Run,
                                                                api_double: tuple[Path, str, ApiDouble]) -> None:
