@@ -64,6 +64,8 @@ def cross_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
     refs = [(f"etcd_backup.{k}", typed_part(data, "etcd_backup", dict).get(k)) for k in ("node", "copy_to_host")]
     bench = typed_part(data, "kube_proxy_modes", dict).get("bench_host")
     refs.append(("kube_proxy_modes.bench_host", None if bench == "local" else bench))
+    reset = typed_part(data, "kubeadm", dict).get("reset")
+    refs += [("kubeadm.reset", r) for r in reset] if isinstance(reset, list) else []
     for where, value in refs:
         if isinstance(value, str) and value not in names:
             out.append((where, f"{value[:80]!r} names no host in the inventory"

@@ -185,7 +185,7 @@ class Params(_Strict):
 _CROSS_FIELDS: dict[str, Any] = {
     "cluster_name": True, "mode": True, "confirm": True, "hosts": {"__all__": {"name"}}, "only_hosts": True,
     "ssh": {"known_hosts", "strict_host_key"}, "etcd_backup": {"node", "copy_to_host"},
-    "kube_proxy_modes": {"bench_host"}}
+    "kube_proxy_modes": {"bench_host"}, "kubeadm": {"reset"}}
 
 
 

@@ -80,6 +80,8 @@ def test_networks_overlap_and_calico_pool() -> None:
     ok = {c: s for c, s, _ in consistency.networks("10.244.0.0/16", "10.96.0.0/16", {"a": "10.0.0.1"},
                                                    "10.244.0.0/16")}
     assert ok == {"networks.overlap": "pass", "networks.calico_pool": "pass"}
+    unset = {c: s for c, s, _ in consistency.networks("10.244.0.0/16", "10.96.0.0/16", {}, None)}
+    assert unset["networks.calico_pool"] == "pass"
 
 
 def test_endpoint_rules_for_several_control_planes() -> None:
@@ -138,3 +140,17 @@ def test_ha_configs_kube_vip_super_admin_trap_and_haproxy_backends() -> None:
     assert "bind *:8443" in cfg and "server cp2 10.0.0.2:6443 check" in cfg
     assert "10.0.0.100" in kh["/etc/keepalived/keepalived.conf (first control plane)"]
     assert ha.render("none", "10.0.0.100", "eth0", cps, config.Version.parse("1.30.2")) == {}
+
+
+def test_reset_must_name_inventory_hosts(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from runbooks_lib.params import ParamsError, load_params
+
+    path = Path(str(tmp_path)) / "p.yaml"
+    path.write_text("cluster_name: c\nssh: {strict_host_key: false}\nhosts: [{name: n1, address: 10.0.0.1}]\n"
+                    "kubeadm: {reset: [n1, nope]}\n")
+    with pytest.raises(ParamsError, match=r"kubeadm.reset: 'nope' names no host"):
+        load_params(str(path), [])
+    path.write_text(path.read_text().replace(", nope", ""))
+    assert load_params(str(path), []).kubeadm.reset == ["n1"]

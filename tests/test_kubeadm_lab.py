@@ -111,3 +111,41 @@ def test_etcd_disk_test_runs_fio_for_real_and_leaves_nothing(lab_params: Path, t
     disk = next(c for c in run.checks if c.check == "preflight.EtcdDisk")
     assert disk.status in ("pass", "warn", "fail") and "fdatasync p90" in disk.detail and "p99" in disk.detail
     assert t.run("ls -d /var/lib/.runbooks-fio.* 2>/dev/null | wc -l", sudo=True).stdout.strip() == "0"
+
+
+def test_reset_with_confirm_is_unavailable_with_the_exact_command(lab_params: Path, tmp_path: Path) -> None:
+    run = Run.start("kubeadm", str(lab_params), ["mode=apply", f"confirm={LAB}", f"kubeadm.reset=[{LAB}-w2]"],
+                    str(tmp_path / "run"))
+    kubeadm.plan(run)
+    reset = [c for c in run.checks if c.check == "apply.reset"]
+    assert [(c.host, c.status) for c in reset] == [(f"{LAB}-w2", "n/a in lab")]
+    assert "unavailable: kubeadm not installed" in reset[0].detail
+    assert "kubeadm reset -f && rm -rf /etc/cni/net.d" in reset[0].detail and "nft flush ruleset" in reset[0].detail
+    assert {c.status for c in run.checks if c.check in ("apply.init", "apply.join-worker")} == {"n/a in lab"}
+
+
+def test_verify_explains_a_node_not_ready_for_lack_of_cni(lab_params: Path, tmp_path: Path) -> None:
+    """Through the lab's API server: kadm-w2's Ready condition set the way kubelet reports a missing CNI
+    (via the nodes/status subresource), then restored."""
+    from runbooks_lib import kube
+    from runbooks_lib.chapters.kubeadm.verify import verify
+
+    run = Run.start("kubeadm", str(lab_params), [], str(tmp_path / "run"))
+    kc = kube.connect(run)
+    node = f"{LAB}-w2"
+    path = kc.path_for("Node", node, None) + "/status"
+    before = kc.get("Node", node)["status"]["conditions"]
+    msg = ("container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network "
+           "plugin returns error: cni plugin not initialized")
+    down = [dict(c, status="False", reason="KubeletNotReady", message=msg) if c["type"] == "Ready" else c
+            for c in before]
+    kc.request("PATCH", path, body={"status": {"conditions": down}}, content_type="application/merge-patch+json")
+    try:
+        got = verify(kc, {f"{LAB}-cp1": "", node: ""})
+        row = next(r for r in got.rows if r[0] == "node.ready" and r[1] == node)
+        assert row[2] == "warn" and "no CNI installed yet" in row[3] and "chapter 04" in row[3]
+    finally:
+        kc.request("PATCH", path, body={"status": {"conditions": before}},
+                   content_type="application/merge-patch+json")
+    again = verify(kc, {node: ""})
+    assert next(r for r in again.rows if r[0] == "node.ready")[2] == "pass"

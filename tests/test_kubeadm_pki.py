@@ -91,3 +91,38 @@ def test_kubeadm_preflight_output_becomes_checks() -> None:
     assert got["kubeadm:Port-10250"] == "fail" and got["kubeadm:Firewalld"] == "warn"
     assert statuses(preflight.evaluate(facts(cgroup_fs="tmpfs"), ctx(target=config.Version.parse("1.35.0"))))[
         "SystemVerification"] == "fail"
+
+
+def _csr(user: str, dns: list[str], ips: list[str]) -> dict[str, object]:
+    import base64
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    sans = [x509.DNSName(d) for d in dns] + [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
+    req = (x509.CertificateSigningRequestBuilder()
+           .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, user)]))
+           .add_extension(x509.SubjectAlternativeName(sans), critical=False).sign(key, hashes.SHA256()))
+    pem = req.public_bytes(serialization.Encoding.PEM)
+    return {"metadata": {"name": "csr-x"}, "spec": {"signerName": "kubernetes.io/kubelet-serving", "username": user,
+                                                     "request": base64.b64encode(pem).decode()}}
+
+
+def test_kubelet_serving_csr_is_approvable_only_with_the_nodes_own_sans() -> None:
+    from runbooks_lib.chapters.kubeadm.verify import csr_rows, serving_csr_matches
+
+    nodes = {"w1": {"status": {"addresses": [{"type": "InternalIP", "address": "10.0.0.21"},
+                                             {"type": "Hostname", "address": "w1"}]}}}
+    assert serving_csr_matches(_csr("system:node:w1", ["w1"], ["10.0.0.21"]), nodes)[0]
+    ok, why = serving_csr_matches(_csr("system:node:w1", ["w1", "evil.example"], ["10.0.0.21"]), nodes)
+    assert not ok and "evil.example" in why
+    assert not serving_csr_matches(_csr("system:node:w1", ["w1"], ["10.0.0.99"]), nodes)[0]
+    assert not serving_csr_matches(_csr("system:node:w9", ["w9"], []), nodes)[0]
+    assert not serving_csr_matches(_csr("mallory", ["w1"], []), nodes)[0]
+    rows = csr_rows([_csr("system:node:w1", ["w1"], ["10.0.0.21"]),
+                     {**_csr("system:node:w1", ["x"], []), "status": {"conditions": [{"type": "Approved"}]}}], nodes)
+    assert len(rows) == 1 and rows[0][2] == "warn" and "approvable" in rows[0][3]

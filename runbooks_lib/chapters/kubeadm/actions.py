@@ -22,12 +22,16 @@ class Action:
 
 
 def plan(hosts: list[tuple[str, str]], initialised: dict[str, bool], endpoint: str, ca_hash: str | None,
-         token_ttl: str, timeout_s: int) -> list[Action]:
-    """``hosts``: (name, role) with the first control plane first. A node already initialised gets none."""
+         token_ttl: str, timeout_s: int, reset: list[str] | None = None) -> list[Action]:
+    """``hosts``: (name, role) with the first control plane first. A node already initialised gets none;
+    a node named in ``reset`` gets only the reset."""
     pin = ca_hash or "sha256:<hash of the CA, computed after init>"
     cluster_exists = any(initialised.values())
     out: list[Action] = []
     for i, (host, role) in enumerate(hosts):
+        if host in (reset or []):
+            out.append(Action("reset", host, [RESET], "kubeadm.reset names it"))
+            continue
         if initialised.get(host):
             out.append(Action("none", host, [], "already initialised (/var/lib/kubelet/config.yaml): nothing to do"))
             continue

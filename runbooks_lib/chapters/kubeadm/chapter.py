@@ -78,7 +78,7 @@ def plan_config(run: Run) -> config.Rendered | None:
               "; ".join(problems) if problems else f"valid against the {rendered.api_version.split('/')[1]} "
                                                    "schema (unknown fields, types, CIDRs)")
     findings = consistency.networks(s.pod_network_cidr, s.service_cidr, {h.name: h.address for h in hs},
-                                    getattr(run.params.calico_ips, "pool_cidr", None))
+                                    getattr(run.params.calico_ips, "pod_subnet", None))
     findings += consistency.endpoint({h.name: h.address for h in hs if h.role == "control-plane"},
                                      s.control_plane_endpoint, s.ha)
     findings.append(consistency.proxy_mode(config.proxy_mode_for(run.params), rendered.version))
@@ -280,12 +280,12 @@ def plan_actions(run: Run, sv: Survey) -> pd.DataFrame:
         (f"{sv.control_planes[0].address}:6443" if sv.control_planes else "<endpoint>:6443")
     ca_hash = run.figures.get("ca_cert_hash")
     acts = actions.plan([(h.name, h.role) for h in sv.hosts if h.name in sv.facts], sv.initialised, endpoint,
-                        ca_hash, s.token_ttl, s.init_timeout_s)
+                        ca_hash, s.token_ttl, s.init_timeout_s, s.reset)
     from ...run import DestructiveRefused
 
     if run.params.mode == "apply":
         try:
-            run.require_confirm("kubeadm init/join")
+            run.require_confirm("kubeadm init/join/reset")
         except DestructiveRefused as exc:
             for a in acts:
                 if a.step != "none":
@@ -301,7 +301,7 @@ def plan_actions(run: Run, sv: Survey) -> pd.DataFrame:
                       + (" (not installable in the lab)" if sv.lab[a.host] else " (chapter 01 installs it)")
                       + f"; would run: {' ; '.join(a.commands)}")
         elif run.params.mode == "apply":
-            run.check(f"apply.{a.step}", a.host, "error", "running kubeadm init/join is not implemented in this "
+            run.check(f"apply.{a.step}", a.host, "error", f"running kubeadm {a.step} is not implemented in this "
                       f"version of the runbook; run by hand: {' ; '.join(a.commands)}")
         else:
             run.check(f"apply.{a.step}", a.host, "drift", f"apply would run: {' ; '.join(a.commands)}")

@@ -42,8 +42,8 @@ def networks(pod: str, service: str, node_addresses: dict[str, str], calico_pool
         out.append(("networks.overlap", "pass", f"pod {pod}, service {service} and the {len(node_addresses)} "
                                                 "node address(es) are disjoint"))
     if calico_pool is None:
-        out.append(("networks.calico_pool", "info", f"chapter 04 sets no IP pool parameter: Calico's default "
-                                                    f"IPPool must be {pod} (CALICO_IPV4POOL_CIDR)"))
+        out.append(("networks.calico_pool", "pass", f"calico_ips.pod_subnet not set: chapter 04 takes kubeadm's "
+                                                    f"podSubnet {pod} as CALICO_IPV4POOL_CIDR"))
     elif _net(calico_pool) != p:
         out.append(("networks.calico_pool", "fail", f"Calico pool {calico_pool} is not the pod subnet {pod}"))
     else:

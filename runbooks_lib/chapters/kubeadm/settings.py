@@ -55,6 +55,8 @@ class Settings(BaseModel):
     cert_warn_days: int = Field(30, ge=1, description="a PKI certificate expiring sooner is a warning")
     etcd_disk_test: bool = Field(True, description="fio fdatasync test on control planes (KubeKey's job)")
     etcd_fsync_p99_ms: float = Field(10.0, gt=0, description="etcd's guideline for p99 WAL fdatasync")
+    reset: list[str] = Field(default_factory=list, description="inventory hosts to reset (kubeadm reset -f, "
+                             "then CNI config, iptables/nft/ipvs state); only with mode apply and confirm")
     token: str | None = secret_field(None, "bootstrap token [a-z0-9]{6}.[a-z0-9]{16}")
     certificate_key: str | None = secret_field(None, "--certificate-key for control-plane joins")
 

@@ -3,9 +3,13 @@ pods, pending CSRs, NotReady nodes explained. Returns rows; chapter.py records t
 
 from __future__ import annotations
 
+import base64
+import ipaddress
 import re
 from dataclasses import dataclass, field
 from typing import Any
+
+from cryptography import x509
 
 from ...kube.errors import KubeApiError, KubeNotFound
 
@@ -38,7 +42,40 @@ def explain_not_ready(message: str) -> str:
     return f"NotReady: {message or 'no message'}"
 
 
-def csr_rows(items: list[dict[str, Any]]) -> list[Row]:
+def serving_csr_matches(csr: dict[str, Any], nodes: dict[str, dict[str, Any]]) -> tuple[bool, str]:
+    """A kubelet-serving CSR may be approved only when it comes from ``system:node:<name>`` of a registered
+    node and asks for no SAN but that node's name and addresses (as chapter 05 needs)."""
+    spec = csr.get("spec") or {}
+    user = str(spec.get("username", ""))
+    if not user.startswith("system:node:"):
+        return False, f"requested by {user!r}, not a node"
+    name = user.removeprefix("system:node:")
+    node = nodes.get(name)
+    if node is None:
+        return False, f"node {name} is not registered"
+    try:
+        req = x509.load_pem_x509_csr(base64.b64decode(spec.get("request", "")))
+        san = req.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (ValueError, x509.ExtensionNotFound) as exc:
+        return False, f"request unreadable or without SANs ({exc.__class__.__name__})"
+    addrs = {a.get("address") for a in (node.get("status") or {}).get("addresses") or []}
+    allowed_dns = {name} | {a for a in addrs if a and not _is_ip(a)}
+    extra = [d for d in san.get_values_for_type(x509.DNSName) if d not in allowed_dns]
+    extra += [str(i) for i in san.get_values_for_type(x509.IPAddress) if str(i) not in addrs]
+    if extra:
+        return False, f"asks for SANs that are not {name}'s: {', '.join(extra)}"
+    return True, f"SANs are {name}'s own name and addresses"
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def csr_rows(items: list[dict[str, Any]], nodes: dict[str, dict[str, Any]] | None = None) -> list[Row]:
     rows: list[Row] = []
     for c in items:
         name = (c.get("metadata") or {}).get("name", "?")
@@ -48,9 +85,11 @@ def csr_rows(items: list[dict[str, Any]]) -> list[Row]:
             continue
         signer = spec.get("signerName", "")
         who = spec.get("username", "")
-        hint = ("kubelet serving CSR: approve only when its SANs are the node's own name and addresses "
-                "(chapter 05 relies on it)" if signer == "kubernetes.io/kubelet-serving"
-                else "kube-controller-manager approves kubelet client CSRs from bootstrap tokens")
+        hint = "kube-controller-manager approves kubelet client CSRs from bootstrap tokens"
+        if signer == "kubernetes.io/kubelet-serving":
+            ok, why = serving_csr_matches(c, nodes or {})
+            hint = (f"kubelet serving CSR: {why}: " + ("approvable (`kubectl certificate approve`; chapter 05 "
+                    "relies on it)" if ok else "never approve it"))
         rows.append(("csr.pending", name, "warn", f"{signer} from {who}: {hint}"))
     return rows
 
@@ -95,7 +134,7 @@ def verify(kc: Any, inventory: dict[str, str]) -> Verified:
     try:
         doc = kc.raw_get(CSR_PATH)
         out.csrs = list(doc.get("items") or []) if isinstance(doc, dict) else []
-        rows = csr_rows(out.csrs)
+        rows = csr_rows(out.csrs, {str(k): v for k, v in by_name.items()})
         out.rows += rows or [("csr.pending", "api", "pass", f"no pending CSRs ({len(out.csrs)} in total)")]
     except KubeNotFound:
         out.rows.append(("csr.pending", "api", "n/a in lab" if kc.target.is_double else "fail",
