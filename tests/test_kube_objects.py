@@ -260,3 +260,16 @@ def test_a_set_with_a_broken_object_lists_every_problem() -> None:
         validate_set([CRD, widget("w", color="green"), broken], "1.30", {("example.com", "Widget"): CRD})
     text = str(e.value)
     assert "Widget demo/w" in text and "'size' is a required property" in text and "ConfigMap c: data.a" in text
+
+
+def test_mirror_images_rewrites_registries_in_every_pod_template() -> None:
+    from runbooks_lib.kube.patches import mirror_images
+
+    cron = {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "j"}, "spec": {"jobTemplate": {"spec": {
+        "template": {"spec": {"containers": [{"name": "c", "image": "registry.k8s.io/etcd:3.5.15-0"}]}}}}}}
+    out = mirror_images([DEPLOY, cron], {"docker.io": "mirror.local:5000/hub", "registry.k8s.io": "mirror.local:5000/k8s"})
+    assert [c["image"] for c in out[0]["spec"]["template"]["spec"]["containers"]] == [
+        "mirror.local:5000/hub/library/nginx:1.27", "mirror.local:5000/hub/library/busybox:1.36"]
+    assert out[1]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["image"] == \
+        "mirror.local:5000/k8s/etcd:3.5.15-0"
+    assert mirror_images([DEPLOY], {"quay.io": "m"})[0] == DEPLOY

@@ -222,3 +222,35 @@ def _sm_list(target: Any, patch: list[Any], defs: dict[str, Any], schema: Obj) -
         else:
             current[hit] = _sm_map(current[hit], entry, defs, items)
     return current
+
+
+# -- registry mirrors
+
+def _pod_specs(obj: Obj) -> list[Obj]:
+    spec = obj.get("spec") or {}
+    if obj.get("kind") == "Pod":
+        return [spec]
+    if obj.get("kind") == "CronJob":
+        spec = ((spec.get("jobTemplate") or {}).get("spec")) or {}
+    template = (spec.get("template") or {}).get("spec")
+    return [template] if isinstance(template, dict) else []
+
+
+def mirror_images(objs: list[Obj], mirrors: dict[str, str]) -> list[Obj]:
+    """A copy of ``objs`` whose container images from a mirrored registry point at the mirror
+    (``{"registry.k8s.io": "mirror.example:5000/k8s"}``; ``docker.io`` also matches images without a
+    registry, as containerd resolves them). Pods, pod templates and CronJob templates are covered."""
+    out = copy.deepcopy(objs)
+    for obj in out:
+        for spec in _pod_specs(obj):
+            for c in (spec.get("containers") or []) + (spec.get("initContainers") or []):
+                c["image"] = _mirrored(str(c.get("image", "")), mirrors)
+    return out
+
+
+def _mirrored(image: str, mirrors: dict[str, str]) -> str:
+    first, _, rest = image.partition("/")
+    if not rest or ("." not in first and ":" not in first and first != "localhost"):
+        first, rest = "docker.io", image if "/" in image else f"library/{image}"
+    target = mirrors.get(first)
+    return f"{target.rstrip('/')}/{rest}" if target else image
