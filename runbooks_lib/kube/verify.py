@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -315,6 +315,7 @@ def _exec(kc: KubeCore, exp: ExecExpectation, timeout: float) -> VerifyResult:
                         res.duration_s, timeout)
 
 
-def wait_all(kc: KubeCore, exps: list[Expectation | ExecExpectation], timeout: float = 120.0) -> list[VerifyResult]:
+def wait_all(kc: KubeCore, exps: Sequence[Expectation | ExecExpectation],
+             timeout: float = 120.0) -> list[VerifyResult]:
     """Each expectation in turn, each with its own ``timeout``; one result (and record) each."""
     return [wait(kc, e, timeout) for e in exps]
