@@ -11,7 +11,8 @@ resourceVersion, then watches from that resourceVersion with timeoutSeconds set 
 judging every event, and re-lists after "410 Gone". The requests of a wait are not recorded one
 by one: the wait is ONE evidence record (first and last state, duration, timeout, event and request
 counts, and the object's recent events when it did not happen). A server that does not serve watch
-is an error result, never a silent fallback to polling.
+is an error result, never a silent fallback to polling. (The first wait on a custom resource's
+group/version adds the one recorded discovery request that finds its resource name.)
 """
 
 from __future__ import annotations
