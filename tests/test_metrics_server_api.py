@@ -1,0 +1,126 @@
+"""Chapter 05 against the lab's API server (api_double): plan verdict, install from the operator's manifest
+twice (second apply: no changes), secure mode by default and the insecure choice warned on every run,
+an incompatible manifest refused, the HPA trap named, the lab's seeded metrics never passed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from runbooks_lib.chapters.metrics_server import chapter
+from runbooks_lib.kube.client import KubeClient
+from runbooks_lib.run import Run
+from runbooks_lib.verdict import verdict_for
+
+MANIFEST = Path(__file__).parent / "fixtures" / "metrics_server" / "components-v0.7.2.yaml"
+pytestmark = pytest.mark.written_fixture
+
+
+def start(tmp_path: Path, kubeconfig: Path, name: str, apply: bool = False, **ms: Any) -> Run:
+    params: dict[str, Any] = {"cluster_name": "double", "kube": {"kubeconfig": str(kubeconfig), "request_timeout": 10},
+                              "metrics_server": {"timeout_s": 20, **ms}}
+    if apply:
+        params.update(mode="apply", confirm="double")
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(params), encoding="utf-8")
+    return Run.start("metrics-server", str(path), [], str(tmp_path / name))
+
+
+def by(run: Run) -> dict[tuple[str, str], str]:
+    return {(c.check, c.host): c.status for c in run.checks}
+
+
+def remove_seeded(kubeconfig: Path) -> None:
+    """A cluster without metrics-server: the lab seeds one (owned by other field managers)."""
+    kc = KubeClient.from_kubeconfig(kubeconfig)
+    kc.delete("APIService", chapter.APISERVICE, None)
+    kc.delete("Deployment", "metrics-server", "kube-system")
+    kc.delete("Service", "metrics-server", "kube-system")
+
+
+def test_plan_without_manifest_audits_the_installed_one(api_double: tuple, tmp_path: Path) -> None:
+    run = start(tmp_path, api_double[0], "plan")
+    r = chapter.run_chapter(run)
+    got = by(run)
+    assert verdict_for(run.checks) == "PASS", [c for c in run.checks if c.failed]
+    assert got[("compat.installed", "cluster")] == "pass"
+    assert got[("args.defaults", "cluster")] == "warn"          # the seeded Deployment has no args at all
+    assert got[("tls.mode", "cluster")] == "info" and got[("tls.apiservice", "cluster")] == "warn"
+    assert got[("csr.pending", "cluster")] == "n/a in lab"
+    assert got[("verify.apiservice_available", "cluster")] == "pass"
+    # seeded numbers are never shown nor passed
+    assert got[("verify.metrics_api", "cluster")] == "n/a in lab" and r.top_nodes.empty
+    assert not any(c.check.startswith("object ") for c in run.checks)
+
+
+def test_install_from_manifest_then_second_apply_changes_nothing(api_double: tuple, tmp_path: Path) -> None:
+    kubeconfig, _url, double = api_double
+    remove_seeded(kubeconfig)
+    plan = start(tmp_path, kubeconfig, "plan", manifest=str(MANIFEST))
+    chapter.run_chapter(plan)
+    assert verdict_for(plan.checks) == "DRIFT"
+    assert by(plan)[("compat.installed", "cluster")] == "drift"
+    assert double.object("Deployment", "metrics-server", "kube-system") is None   # plan created nothing
+    first = start(tmp_path, kubeconfig, "apply1", apply=True, manifest=str(MANIFEST), image_mirror="registry.k8s.io/metrics-server")
+    chapter.run_chapter(first)
+    got = by(first)
+    assert got[("object Deployment kube-system/metrics-server", "kube-system")] == "changed"
+    assert got[("object APIService v1beta1.metrics.k8s.io", "cluster")] == "changed"
+    assert got[("verify.apiservice_available", "cluster")] == "pass", first.checks
+    dep = double.object("Deployment", "metrics-server", "kube-system")
+    c = dep["spec"]["template"]["spec"]["containers"][0]
+    assert c["image"] == "registry.k8s.io/metrics-server/metrics-server:v0.7.2"
+    assert "--metric-resolution=15s" in c["args"] and "--kubelet-insecure-tls" not in c["args"]
+    second = start(tmp_path, kubeconfig, "apply2", apply=True, manifest=str(MANIFEST))
+    chapter.run_chapter(second)
+    objs = [c for c in second.checks if c.check.startswith("object ")]
+    assert len(objs) == 9 and all(c.status == "pass" and c.detail == "no change" for c in objs)
+    assert verdict_for(second.checks) == "PASS", [c for c in second.checks if c.failed or c.drift]
+
+
+def test_insecure_tls_only_when_asked_and_warned_every_run(api_double: tuple, tmp_path: Path) -> None:
+    kubeconfig = api_double[0]
+    remove_seeded(kubeconfig)
+    for i in range(2):
+        run = start(tmp_path, kubeconfig, f"insecure{i}", apply=True, manifest=str(MANIFEST), kubelet_insecure_tls=True)
+        r = chapter.run_chapter(run)
+        assert by(run)[("tls.mode", "cluster")] == "warn"
+        assert r.cluster.desired is not None and r.cluster.desired.args[-1] == "--kubelet-insecure-tls"
+        assert r.cluster.desired.args[:5] == r.cluster.desired.manifest_args   # added, defaults kept
+    # back to the default: the installed flag is drift (apply removes it)
+    secure = start(tmp_path, kubeconfig, "secure", manifest=str(MANIFEST))
+    chapter.run_chapter(secure)
+    assert by(secure)[("args.insecure", "cluster")] == "drift"
+    assert by(secure)[("tls.mode", "cluster")] == "info"
+
+
+def test_incompatible_manifest_fails_the_plan(api_double: tuple, tmp_path: Path) -> None:
+    newer = tmp_path / "components-v0.8.1.yaml"
+    newer.write_text(MANIFEST.read_text().replace("metrics-server:v0.7.2", "metrics-server:v0.8.1"))
+    run = start(tmp_path, api_double[0], "newer", manifest=str(newer))
+    chapter.run_chapter(run)
+    status = [c for c in run.checks if c.check == "compat.manifest"][0]
+    assert status.status == "fail" and "needs Kubernetes 1.31+" in status.detail
+
+
+def test_hpa_on_pods_without_requests_is_named(api_double: tuple, tmp_path: Path) -> None:
+    kc = KubeClient.from_kubeconfig(api_double[0])
+    kc.create({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "default"},
+               "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                        "template": {"metadata": {"labels": {"app": "web"}},
+                                     "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]}}}})
+    kc.create({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+               "metadata": {"name": "web", "namespace": "default"},
+               "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                        "minReplicas": 1, "maxReplicas": 3,
+                        "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {
+                            "type": "Utilization", "averageUtilization": 50}}}]}})
+    kc.wait_rollout("Deployment", "web", "default", timeout=20)
+    run = start(tmp_path, api_double[0], "hpa")
+    r = chapter.run_chapter(run)
+    check = [c for c in run.checks if c.check == "verify.hpa"][0]
+    assert check.host == "default/web" and check.status == "fail"
+    assert "web-" in check.detail and "cpu" in check.detail and len(r.hpas) == 1
