@@ -154,3 +154,13 @@ def test_reset_must_name_inventory_hosts(tmp_path: object) -> None:
         load_params(str(path), [])
     path.write_text(path.read_text().replace(", nope", ""))
     assert load_params(str(path), []).kubeadm.reset == ["n1"]
+
+
+def test_endpoint_setting_refuses_anything_but_host_and_port() -> None:
+    for bad in ("x';rm -rf /;'", "10.0.0.1:99999", "vip:https", "a b:6443"):
+        with pytest.raises(ValueError):
+            Settings(control_plane_endpoint=bad)
+    for good in ("10.0.0.100", "vip.example:8443", "[fd00::1]:6443", "fd00::1"):
+        assert Settings(control_plane_endpoint=good).control_plane_endpoint == good
+    with pytest.raises(ValueError):
+        Settings(vip_interface="eth0; reboot")

@@ -149,3 +149,30 @@ def test_verify_explains_a_node_not_ready_for_lack_of_cni(lab_params: Path, tmp_
                    content_type="application/merge-patch+json")
     again = verify(kc, {node: ""})
     assert next(r for r in again.rows if r[0] == "node.ready")[2] == "pass"
+
+
+def test_vip_held_by_a_worker_and_super_admin_off_the_first_control_plane_fail(lab_params: Path,
+                                                                                tmp_path: Path) -> None:
+    from runbooks_lib.lab import lab
+
+    state = lab.load_state(LAB)
+    assert state is not None
+    vip = state.node(f"{LAB}-w1").ip.rsplit(".", 1)[0] + ".250"
+    w1, w2 = state.transport(f"{LAB}-w1"), state.transport(f"{LAB}-w2")
+    w1.run(f"ip addr add {vip}/32 dev eth0", sudo=True, check=True)
+    w2.run("install -d /etc/kubernetes && touch /etc/kubernetes/super-admin.conf", sudo=True, check=True)
+    try:
+        run = Run.start("kubeadm", str(lab_params), [f"kubeadm.control_plane_endpoint={vip}:8443",
+                                                     "kubeadm.ha=kube-vip"], str(tmp_path / "run"))
+        result = kubeadm.plan(run)
+        got = {(c.check, c.host): c for c in run.checks}
+        assert got[("ha.vip", vip)].status == "fail" and f"held by {LAB}-w1" in got[("ha.vip", vip)].detail
+        assert got[("pki.super_admin", f"{LAB}-w2")].status == "fail"
+        assert ("pki.super_admin", f"{LAB}-cp1") not in got
+        assert any("super-admin.conf" in text for text in result.ha_files.values())  # kube-vip during init
+        # the apiserver certificate was not issued for the new endpoint: the SAN audit says so
+        assert got[("pki.apiserver_sans", f"{LAB}-cp1")].status == "fail" and vip in \
+            got[("pki.apiserver_sans", f"{LAB}-cp1")].detail
+    finally:
+        w1.run(f"ip addr del {vip}/32 dev eth0", sudo=True)
+        w2.run("rm -f /etc/kubernetes/super-admin.conf", sudo=True)

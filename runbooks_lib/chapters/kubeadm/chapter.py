@@ -9,6 +9,7 @@ must be installed on the node, otherwise they are reported unavailable with the 
 from __future__ import annotations
 
 import datetime as dt
+import shlex
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -130,7 +131,13 @@ def survey(run: Run, rendered: config.Rendered | None) -> Survey:
 
 
 def record_existing(run: Run, sv: Survey) -> None:
+    """Initialised nodes (Kubespray's marker) vs the API; super-admin.conf only on the first control plane."""
     registered = sv.cluster.registered if sv.cluster else set()
+    first = sv.control_planes[0].name if sv.control_planes else None
+    for host, f in sv.facts.items():
+        if "/etc/kubernetes/super-admin.conf" in f.kube.present and host != first:
+            run.check("pki.super_admin", host, "fail", "super-admin.conf (system:masters, break-glass) is on this "
+                      "node: it must never leave the first control plane; remove it here")
     for h in sv.hosts:
         if h.name not in sv.facts:
             continue
@@ -260,12 +267,15 @@ def ha_endpoint(run: Run, sv: Survey) -> dict[str, str]:
     if host and sv.control_planes and sv.control_planes[0].name in sv.facts:
         port = (config.endpoint_with_port(s.control_plane_endpoint) or "").rsplit(":", 1)[1]
         t = run.transport(sv.control_planes[0].name)
-        res = t.run(f"timeout 3 bash -c '</dev/tcp/{host}/{port}' && echo open", timeout=10)
-        is_node = {x.address: x for x in sv.hosts}.get(host)
-        if is_node is not None and is_node.role != "control-plane":
-            run.check("ha.vip", host, "fail", f"the endpoint {host} is worker {is_node.name}'s address")
+        res = t.run(f"timeout 3 bash -c {shlex.quote(f'</dev/tcp/{host}/{port}')} && echo open", timeout=10)
+        roles = {x.name: x.role for x in sv.hosts}
+        holders = sorted(n for n, f in sv.facts.items() if host in f.addresses)
+        workers = [n for n in holders if roles.get(n) != "control-plane"]
+        if workers:
+            run.check("ha.vip", host, "fail", f"{host} is held by {', '.join(workers)}, not a control plane")
         elif "open" in res.stdout:
-            run.check("ha.vip", host, "pass", f"{host}:{port} answers (from {t.name})")
+            run.check("ha.vip", host, "pass", f"{host}:{port} answers (from {t.name})"
+                      + (f"; held by {', '.join(holders)}" if holders else ""))
         else:
             initialised = any(sv.initialised.values())
             run.check("ha.vip", host, "fail" if initialised else "info",

@@ -36,6 +36,7 @@ KUBE_STATE = ("for f in /var/lib/kubelet/config.yaml /etc/kubernetes/admin.conf 
               "echo \"manifests $(ls -A /etc/kubernetes/manifests 2>/dev/null | tr '\\n' ' ')\"; "
               "echo \"etcd-data $(ls -A /var/lib/etcd 2>/dev/null | head -5 | tr '\\n' ' ')\"; "
               "systemctl is-active NetworkManager 2>/dev/null | sed 's/^/nm /'; true")
+ADDRS = "ip -o addr show | awk '{print $4}'"
 #: KubeKey's etcd disk job (roles/precheck/etcd): sequential 2300-byte writes, fdatasync after each
 FIO_JOB = ("--rw=write --ioengine=sync --fdatasync=1 --size=22m --bs=2300 --name=etcd-disk "
            "--output-format=json")
@@ -75,7 +76,7 @@ def sections(cri_socket: str, control_plane: bool, fio: bool, kubeadm_config: st
         "tools": tools.command(REQUIRED_TOOLS + OPTIONAL_TOOLS),
         "firewall": {**firewall_f.COMMAND, "*": "echo absent"}, "selinux": selinux.COMMAND,
         "sysctl": sysctl.runtime_command(["net.ipv4.ip_forward"]),
-        "proxy": PROXY, "kube": KUBE_STATE, "cri": cri_command(cri_socket),
+        "proxy": PROXY, "kube": KUBE_STATE, "cri": cri_command(cri_socket), "addrs": ADDRS,
         "files": files_f.command([*NM_FILES, containerd_f.CONFIG]),
         "pki": files_f.command([f"{pki.PKI_DIR}/{p}" for p in (*pki.CERTS, *pki.PUBLIC_KEYS)]),
     }
@@ -191,6 +192,7 @@ class NodeFacts:
     lab: LabFacts
     fio: dict[str, float] | str | None
     kubeadm: KubeadmRun
+    addresses: list[str] = field(default_factory=list)
 
 
 def parse(host: str, raw: dict[str, script.Section]) -> NodeFacts:
@@ -212,6 +214,7 @@ def parse(host: str, raw: dict[str, script.Section]) -> NodeFacts:
         ip_forward=rt.value if rt else None, proxy=parse_proxy(out("proxy")), kube=parse_kube(out("kube")),
         cri=set(out("cri").split()), files=files_f.parse(out("files")), certs=certs, lab=lab_f.parse(out("lab")),
         fio=parse_fio(out("fio")) if "fio" in raw else None, kubeadm=parse_kubeadm(out("kubeadm")),
+        addresses=[a.split("/", 1)[0] for a in out("addrs").split()],
     )
 
 

@@ -48,7 +48,7 @@ class Settings(BaseModel):
         None, description="None: kube_proxy_modes.target_mode, else system_init.kube_proxy_mode")
     ha: Literal["none", "keepalived-haproxy", "kube-vip"] = Field(
         "none", description="how control_plane_endpoint is served: keepalived + HAProxy, or kube-vip")
-    vip_interface: str = Field("eth0", description="interface the VIP lives on (keepalived / kube-vip)")
+    vip_interface: str = Field("eth0", pattern=r"^[A-Za-z0-9_.:-]{1,15}$", description="interface the VIP lives on (keepalived / kube-vip)")
     token_ttl: str = Field("1h", pattern=r"^[0-9]+[smh]$", description="TTL of the bootstrap token apply mints")
     init_timeout_s: int = Field(300, ge=30, description="timeout of kubeadm init / join (as Kubespray: 300 s)")
     join_forks: int = Field(5, ge=1, le=50, description="workers joined in parallel")
@@ -61,6 +61,28 @@ class Settings(BaseModel):
     certificate_key: str | None = secret_field(None, "--certificate-key for control-plane joins")
 
     _nets = field_validator("pod_network_cidr", "service_cidr")(lambda cls, v: _cidr(v))
+
+    @field_validator("control_plane_endpoint")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        from ...facts.hosts import valid_hostname
+
+        host, port = value, "6443"
+        if value.startswith("["):
+            host, _, rest = value[1:].partition("]")
+            port = rest.removeprefix(":") or "6443"
+        elif value.count(":") == 1:
+            host, port = value.split(":")
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"port {port!r} is not a TCP port")
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            if not valid_hostname(host):
+                raise ValueError("expected host, host:port or [IPv6]:port (host: an IP address or DNS name)") from None
+        return value
 
     @field_validator("cert_sans")
     @classmethod
