@@ -50,7 +50,11 @@ CHAPTERS = [
             "(kube_proxy_modes.bench_host, or the lab's first node; elsewhere not run until named); "
             "with confirm: switches kube-proxy's mode (restarts kube-proxy) behind a health gate"),
     Chapter(4, "calico-ips", "Calico install check, fixed pod IPs, floating IPs"),
-    Chapter(5, "metrics-server", "deploy/verify metrics-server, metrics API, kubectl top, HPA readiness"),
+    Chapter(5, "metrics-server", "deploy/verify metrics-server, metrics API, kubectl top, HPA readiness",
+            plan_does="reads versions, arguments, both TLS legs (kubelet certificates over SSH, CSRs, APIService, "
+            "aggregation flags) and the Metrics API; dry-runs the manifest's objects; changes nothing",
+            apply_does="installs/upgrades from the operator's manifest and approves kubelet-serving CSRs whose "
+            "SANs match their node; with confirm: enables serverTLSBootstrap, restarting kubelets node by node"),
     Chapter(6, "openebs-storage", "OpenEBS LocalPV hostpath/device, cStor pools, PVC trials, fio"),
     Chapter(7, "etcd-backup", "etcd snapshot, verify, ship, retain, restore drill, restore; scheduled",
             plan_does="reads etcd's health and the existing snapshots, shows what a backup and retention "
