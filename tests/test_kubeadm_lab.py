@@ -114,7 +114,8 @@ def test_etcd_disk_test_runs_fio_for_real_and_leaves_nothing(lab_params: Path, t
 
 
 def test_reset_with_confirm_is_unavailable_with_the_exact_command(lab_params: Path, tmp_path: Path) -> None:
-    run = Run.start("kubeadm", str(lab_params), ["mode=apply", f"confirm={LAB}", f"kubeadm.reset=[{LAB}-w2]"],
+    run = Run.start("kubeadm", str(lab_params), ["mode=apply", f"confirm={LAB}", f"kubeadm.reset=[{LAB}-w2]",
+                                                     "kubeadm.etcd_disk_test=false"],
                     str(tmp_path / "run"))
     kubeadm.plan(run)
     reset = [c for c in run.checks if c.check == "apply.reset"]
@@ -163,7 +164,8 @@ def test_vip_held_by_a_worker_and_super_admin_off_the_first_control_plane_fail(l
     w2.run("install -d /etc/kubernetes && touch /etc/kubernetes/super-admin.conf", sudo=True, check=True)
     try:
         run = Run.start("kubeadm", str(lab_params), [f"kubeadm.control_plane_endpoint={vip}:8443",
-                                                     "kubeadm.ha=kube-vip"], str(tmp_path / "run"))
+                                                     "kubeadm.ha=kube-vip", "kubeadm.etcd_disk_test=false"],
+                        str(tmp_path / "run"))
         result = kubeadm.plan(run)
         got = {(c.check, c.host): c for c in run.checks}
         assert got[("ha.vip", vip)].status == "fail" and f"held by {LAB}-w1" in got[("ha.vip", vip)].detail
