@@ -144,3 +144,14 @@ def test_custom_resource_without_status_subresource_has_no_status_endpoint(clust
                  "the custom resource to be served")
     assert r.body["status"] == {"ready": True}
     assert cluster.patch(f"{CRD_GROUP}/v1", plural, "p", {"status": {"ready": False}}, sub="status").status == 404
+
+
+def test_crd_name_must_be_plural_dot_group(cluster: Cluster):
+    """A CRD's name must be <spec.names.plural>.<spec.group> (422 otherwise).
+    https://kubernetes.io/docs/tasks/extend-kubernetes/custom-resources/custom-resource-definitions/#create-a-customresourcedefinition"""
+    plural = f"misnamed{cluster.tag.split('-')[1]}s"
+    crd = _crd(cluster, plural, False)
+    crd["metadata"]["name"] = f"other.{CRD_GROUP}"
+    r = cluster.create("apiextensions.k8s.io/v1", "customresourcedefinitions", crd, namespaced=False)
+    assert r.status == 422, r.body
+    assert "metadata.name" in r.message

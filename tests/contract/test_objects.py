@@ -202,3 +202,17 @@ def test_update_with_a_stale_resource_version_is_a_conflict(cluster: Cluster):
     r = cluster.request("PUT", cluster.path("v1", "configmaps", name), {**made, "data": {"a": "3"}})
     assert r.status == 409, r.body
     assert cluster.get("v1", "configmaps", name).body["data"] == {"a": "2"}
+
+
+def test_pod_status_on_create_is_the_systems(cluster: Cluster):
+    """A Pod's status on create is set by the server (Pending, its QoS class), not by the request.
+    https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/#pod-phase
+    https://kubernetes.io/docs/concepts/workloads/pods/pod-qos/"""
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": cluster.name("pod-status")},
+           "spec": {"nodeSelector": {"runbooks.io/contract": "no-such-node"},
+                    "containers": [{"name": "c", "image": PAUSE, "resources": {"limits": {"cpu": "10m", "memory": "8Mi"}}}]},
+           "status": {"phase": "Succeeded", "podIP": "10.9.9.9"}}
+    r = cluster.create("v1", "pods", pod)
+    assert r.status == 201, r.body
+    assert r.body["status"]["phase"] == "Pending" and "podIP" not in r.body["status"]
+    assert r.body["status"]["qosClass"] == "Guaranteed"

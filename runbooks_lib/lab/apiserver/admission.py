@@ -86,6 +86,19 @@ def name_error(rt: ResourceType, name: str) -> str | None:
     return None
 
 
+def qos_class(pod: Obj) -> str:
+    """Guaranteed, Burstable or BestEffort from the containers' requests and limits.
+    https://kubernetes.io/docs/concepts/workloads/pods/pod-qos/"""
+    res = [c.get("resources") or {} for c in _spec(pod).get("containers") or []]
+    if not any(r.get("requests") or r.get("limits") for r in res):
+        return "BestEffort"
+    if all({"cpu", "memory"} <= set(r.get("limits") or {}) and
+           all((r.get("requests") or {}).get(k, r["limits"][k]) == r["limits"][k] for k in ("cpu", "memory"))
+           for r in res):
+        return "Guaranteed"
+    return "Burstable"
+
+
 def _spec(obj: Obj) -> Obj:
     return obj.get("spec") or {}
 
@@ -153,6 +166,14 @@ class Admission:
                 raise invalid(rt.kind, name, [("FieldValueInvalid", "metadata.name", why)], rt.group)
             if rt.kind == "Namespace" and rt.group == "":
                 new["status"] = {"phase": "Active"}
+            if rt.kind == "Pod" and rt.group == "":
+                new["status"] = {"phase": "Pending", "qosClass": qos_class(new)}
+            if rt.kind == "CustomResourceDefinition":
+                spec = _spec(new)
+                want = f"{(spec.get('names') or {}).get('plural', '')}.{spec.get('group', '')}"
+                if name != want:
+                    raise invalid(rt.kind, name, [("FieldValueInvalid", "metadata.name", f'Invalid value: "{name}": '
+                                                   'must be spec.names.plural+"."+spec.group')], rt.group)
         else:
             if rt.kind == "Service" and rt.group == "" and not _spec(new).get("clusterIP") and _spec(old).get("clusterIP"):
                 new.setdefault("spec", {})["clusterIP"] = old["spec"]["clusterIP"]  # left out: carried over

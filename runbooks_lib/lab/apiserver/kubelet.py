@@ -113,7 +113,7 @@ class Kubelet:
         ip = host_ip if pod["spec"].get("hostNetwork") else self.next_pod_ip(node_name)
         self._put({**pod, "status": {
             "phase": "Running", "hostIP": host_ip, "podIP": ip, "podIPs": [{"ip": ip}], "startTime": ts,
-            "qosClass": "BestEffort",
+            "qosClass": status.get("qosClass", "BestEffort"),
             "conditions": [{"type": t, "status": "True", "lastTransitionTime": ts}
                            for t in ("PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady",
                                      "PodScheduled")],
@@ -144,7 +144,8 @@ class Kubelet:
                    f"({catalogue.NAMESPACE}/{catalogue.NAME})")
             return {"waiting": {"reason": reason, "message": msg}}
         self._put({**pod, "status": {
-            "phase": "Pending", "hostIP": host_ip, "startTime": ts, "qosClass": "BestEffort",
+            "phase": "Pending", "hostIP": host_ip, "startTime": ts,
+            "qosClass": (pod.get("status") or {}).get("qosClass", "BestEffort"),
             "conditions": [{"type": "PodScheduled", "status": "True", "lastTransitionTime": ts},
                            {"type": "Ready", "status": "False", "reason": "ContainersNotReady",
                             "message": f"containers with unready status: {sorted(bad)}", "lastTransitionTime": ts}],
