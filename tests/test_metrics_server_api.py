@@ -124,3 +124,23 @@ def test_hpa_on_pods_without_requests_is_named(api_double: tuple, tmp_path: Path
     check = [c for c in run.checks if c.check == "verify.hpa"][0]
     assert check.host == "default/web" and check.status == "fail"
     assert "web-" in check.detail and "cpu" in check.detail and len(r.hpas) == 1
+
+
+def test_accuracy_probe_never_passes_on_seeded_metrics_and_cleans_up(api_double: tuple, tmp_path: Path) -> None:
+    kubeconfig, _url, double = api_double
+    plan = start(tmp_path, kubeconfig, "probe-plan", probe_on_lab_api=True, probe_image="busybox:1.36")
+    chapter.run_chapter(plan)
+    assert by(plan)[("verify.accuracy", "cluster")] == "info"          # plan: creates nothing
+    assert double.object("Deployment", "ms-probe-cpu", "default") is None
+    run = start(tmp_path, kubeconfig, "probe", apply=True, probe_on_lab_api=True, probe_image="busybox:1.36",
+                timeout_s=5)
+    r = chapter.run_chapter(run)
+    got = {c.check: c for c in run.checks if c.check.startswith("verify.accuracy") or c.check.startswith("HPA")}
+    # the lab's seeded 3m / 21 MiB are read back and fail the 50m / 50 MiB probe: never passed
+    assert got["verify.accuracy.cpu"].status == "fail" and "expected 50m" in got["verify.accuracy.cpu"].detail
+    assert got["verify.accuracy.memory"].status == "fail"
+    assert any(c.status == "fail" and "ScalingActive" in c.check + c.detail for c in run.checks)  # no HPA controller
+    assert got["verify.accuracy.cleanup"].status == "pass" and len(r.trial) == 3
+    assert double.object("Deployment", "ms-probe-cpu", "default") is None
+    assert double.object("HorizontalPodAutoscaler", "ms-probe-cpu", "default") is None
+    assert double.object("Pod", "ms-probe-memory", "default") is None

@@ -197,3 +197,19 @@ def test_top_tables_from_metrics_api_objects() -> None:
     pm = [{"metadata": {"name": "p", "namespace": "d"}, "containers": [
         {"usage": {"cpu": "3m", "memory": "21504Ki"}}, {"usage": {"cpu": "2m", "memory": "0"}}]}]
     assert metrics.top_pods(pm).iloc[0].to_dict() == {"namespace": "d", "pod": "p", "cpu_m": 5, "memory_Mi": 21}
+
+
+def test_accuracy_probe_tolerances_as_upstream_e2e() -> None:
+    from runbooks_lib.chapters.metrics_server import probe
+
+    def pm(cpu: str, mem: str) -> dict:
+        return {"containers": [{"name": "c", "usage": {"cpu": cpu, "memory": mem}}]}
+
+    assert probe.judge(pm("55m", "0"), "cpu")[0] == "pass"
+    assert probe.judge(pm("61m", "0"), "cpu")[0] == "fail"
+    assert probe.judge(pm("0", "52Mi"), "memory")[0] == "pass"
+    assert probe.judge(pm("0", "21504Ki"), "memory") == ("fail", "memory 21 MiB (raw 21504Ki); expected 50 MiB ± 5 MiB")
+    assert probe.judge(None, "cpu")[0] == "fail"
+    objs = probe.manifests("default", "registry.k8s.io/e2e-test-images/resource-consumer:1.13", "run-1")
+    assert [o["kind"] for o in objs] == ["Deployment", "HorizontalPodAutoscaler", "Pod"]
+    assert all(o["metadata"]["labels"]["runbooks.io/run"] == "run-1" for o in objs)

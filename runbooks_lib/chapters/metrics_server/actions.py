@@ -67,3 +67,29 @@ def target_pods(kc: KubeClient, hpa: dict[str, Any]) -> list[dict[str, Any]]:
     if not labels:
         return []
     return kc.list_objects("Pod", ns, label_selector=",".join(f"{k}={v}" for k, v in sorted(labels.items())))
+
+
+def pod_metrics_within(kc: KubeClient, namespace: str, pods: list[str], deadline_s: float,
+                       every_s: float = 5.0) -> dict[str, dict[str, Any] | None]:
+    """PodMetrics of ``pods`` (None where none came) read every ``every_s`` until all are there or
+    ``deadline_s`` passes: the Metrics API has no watch, so this is upstream e2e's bounded poll."""
+    import time
+
+    from ...kube import KubeNotFound
+
+    got: dict[str, dict[str, Any] | None] = dict.fromkeys(pods)
+    end = time.monotonic() + deadline_s
+    while True:
+        for name in [p for p, v in got.items() if v is None]:
+            try:
+                got[name] = kc.raw_get(f"/apis/metrics.k8s.io/v1beta1/namespaces/{namespace}/pods/{name}")
+            except KubeNotFound:
+                continue
+        if all(got.values()) or time.monotonic() >= end:
+            return got
+        time.sleep(min(every_s, max(0.0, end - time.monotonic())))
+
+
+def consumer_pod(kc: KubeClient, namespace: str, app: str) -> str | None:
+    pods = kc.list_objects("Pod", namespace, label_selector=f"app.kubernetes.io/name={app}")
+    return pods[0]["metadata"]["name"] if pods else None

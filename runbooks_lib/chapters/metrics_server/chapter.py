@@ -18,13 +18,12 @@ from ... import kube
 from ...kube import KubeClient, KubeError
 from ...kube import plan as kplan
 from ...transport.base import TargetUnreachable, Transport
-from ..kube_proxy_modes.chapter import guarded
-from ..system_init import lab_known_hosts
 from ..system_init.labproof import missing_proof
-from . import actions, compat, desired, metrics, nodes, tls
+from . import actions, compat, desired, metrics, nodes, probe, tls
 from .desired import Desired
 from .nodes import NodeFiles
 from .settings import Settings
+from .steps import guarded, lab_known_hosts
 
 if TYPE_CHECKING:
     from ...run import Run
@@ -423,12 +422,47 @@ def verify_hpas(run: Run, cl: Cluster) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols)
 
 
-def accuracy_probe(run: Run, cl: Cluster) -> None:
-    """Upstream e2e's accuracy check (50m / 50 MiB consumer read back within 60 s)."""
-    if cl.lab:
+def accuracy_probe(run: Run, cl: Cluster) -> pd.DataFrame:
+    """Upstream e2e's accuracy check and the HPA trial (apply + confirm: it creates and deletes trial
+    workloads): consumers of 50m CPU and 50 MiB read back within 60 s; the HPA on the CPU consumer
+    ScalingActive. Everything it created is deleted by the run's label, also on failure."""
+    cols = ["probe", "status", "detail"]
+    if cl.lab and not cl.settings.probe_on_lab_api:
         run.check("verify.accuracy", CLUSTER, "n/a in lab", "needs a real kubelet and metrics-server: " + LAB_METRICS)
-    else:
-        run.check("verify.accuracy", CLUSTER, "n/a", "the accuracy probe is not built yet (issue 16 item 6)")
+        run.check("verify.hpa_trial", CLUSTER, "n/a in lab", "no HPA controller and no real metrics in the lab")
+        return pd.DataFrame(columns=cols)
+    s = cl.settings
+    image = compat.mirrored(s.probe_image, s.image_mirror)
+    if cl.kc is None or not run.params.confirmed:
+        run.check("verify.accuracy", CLUSTER, "info", f"not run: the probe creates and deletes trial workloads "
+                  f"({image}) and needs mode=apply and confirm={run.params.cluster_name}")
+        return pd.DataFrame(columns=cols)
+    kc, ns, run_id = cl.kc, s.probe_namespace, kube.run_id_of(run)
+    rows = []
+    with guarded(run, "verify.accuracy", CLUSTER):
+        try:
+            for obj in probe.manifests(ns, image, run_id):
+                kc.create(obj)
+            kc.wait_rollout("Deployment", probe.CPU, ns, timeout=s.timeout_s)
+            kc.wait_pod_ready(probe.MEMORY, ns, timeout=s.timeout_s)
+            cpu_pod = actions.consumer_pod(kc, ns, probe.CPU)
+            pods = [p for p in (cpu_pod, probe.MEMORY) if p]
+            got = actions.pod_metrics_within(kc, ns, pods, probe.DEADLINE_S)
+            for name, resource in ((cpu_pod, "cpu"), (probe.MEMORY, "memory")):
+                status, detail = probe.judge(got.get(name) if name else None, resource)
+                run.check(f"verify.accuracy.{resource}", f"{ns}/{name}", status, detail)
+                rows.append({"probe": f"{resource} ({name})", "status": status, "detail": detail})
+            from ...kube import verify as kverify
+
+            r = kverify.wait(kc, kverify.condition_true("HorizontalPodAutoscaler", probe.CPU, ns, "ScalingActive"),
+                             timeout=s.timeout_s)
+            r.check(run)
+            rows.append({"probe": "HPA ScalingActive", "status": r.status, "detail": r.detail})
+        finally:
+            deleted = kc.delete_by_run_label(run_id, kinds=["HorizontalPodAutoscaler", "Deployment", "Pod"],
+                                             namespace=ns)
+            run.check("verify.accuracy.cleanup", CLUSTER, "pass", f"deleted {len(deleted)}: {', '.join(deleted)}")
+    return pd.DataFrame(rows, columns=cols)
 
 
 @dataclass
@@ -442,6 +476,7 @@ class Result:
     top_nodes: pd.DataFrame
     top_pods: pd.DataFrame
     hpas: pd.DataFrame
+    trial: pd.DataFrame
 
 
 def run_chapter(run: Run) -> Result:
@@ -462,5 +497,5 @@ def run_chapter(run: Run) -> Result:
     verify_readyz(run, cl)
     nodes_t, pods_t = verify_metrics(run, cl)
     hpas = verify_hpas(run, cl)
-    accuracy_probe(run, cl)
-    return Result(cl, comp, args, kubelets, decisions, p, nodes_t, pods_t, hpas)
+    trial = accuracy_probe(run, cl)
+    return Result(cl, comp, args, kubelets, decisions, p, nodes_t, pods_t, hpas, trial)

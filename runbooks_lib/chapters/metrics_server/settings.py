@@ -34,6 +34,12 @@ class Settings(BaseModel):
                                        "node by node: needs confirm) and approve matching kubelet-serving CSRs")
     namespace: str = "kube-system"
     deployment: str = "metrics-server"
+    probe_image: str = Field("registry.k8s.io/e2e-test-images/resource-consumer:1.13", description="image of "
+                             "the accuracy probe's consumers (consume-cpu and stress, as upstream e2e); image_mirror "
+                             "applies")
+    probe_namespace: str = "default"
+    probe_on_lab_api: bool = Field(False, description="run the probe against the lab's API server too (tests: "
+                                   "its seeded metrics must then fail the probe)")
     timeout_s: float = Field(120.0, gt=0, le=1800, description="how long apply waits for rollout and APIService")
 
     @field_validator("manifest_sha256")
