@@ -144,3 +144,27 @@ def test_accuracy_probe_never_passes_on_seeded_metrics_and_cleans_up(api_double:
     assert double.object("Deployment", "ms-probe-cpu", "default") is None
     assert double.object("HorizontalPodAutoscaler", "ms-probe-cpu", "default") is None
     assert double.object("Pod", "ms-probe-memory", "default") is None
+
+
+def test_kubelet_config_configmap_gets_server_tls_bootstrap_once(api_double: tuple, tmp_path: Path) -> None:
+    kc = KubeClient.from_kubeconfig(api_double[0])
+    kubelet = ("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\ncgroupDriver: systemd\n"
+               "rotateCertificates: true\n")   # as kubeadm writes kube-system/kubelet-config
+    kc.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kubelet-config", "namespace": "kube-system"},
+               "data": {"kubelet": kubelet}})
+    plan = start(tmp_path, api_double[0], "cm-plan")
+    chapter.run_chapter(plan)
+    assert by(plan)[("kubelet_config.configmap", "cluster")] == "drift"
+    assert "serverTLSBootstrap" not in api_double[2].object("ConfigMap", "kubelet-config", "kube-system")["data"]["kubelet"]
+    first = start(tmp_path, api_double[0], "cm-apply", apply=True)
+    chapter.run_chapter(first)
+    assert by(first)[("kubelet_config.configmap", "cluster")] == "changed"
+    text = api_double[2].object("ConfigMap", "kubelet-config", "kube-system")["data"]["kubelet"]
+    assert yaml.safe_load(text) == {**yaml.safe_load(kubelet), "serverTLSBootstrap": True}
+    second = start(tmp_path, api_double[0], "cm-apply2", apply=True)
+    chapter.run_chapter(second)
+    assert by(second)[("kubelet_config.configmap", "cluster")] == "pass"
+    # insecure mode asks for no kubelet change at all
+    insecure = start(tmp_path, api_double[0], "cm-insecure", apply=True, kubelet_insecure_tls=True)
+    chapter.run_chapter(insecure)
+    assert ("kubelet_config.configmap", "cluster") not in by(insecure)

@@ -77,3 +77,36 @@ def test_kubeadm_default_kubelet_certificate_read_over_ssh_needs_server_tls_boot
         assert status == "drift" and f"confirm={LAB}" in detail
     finally:
         t.run("rm -rf /var/lib/kubelet", sudo=True)
+
+
+UNIT = "[Unit]\nDescription=stand-in kubelet (test)\n[Service]\nExecStart=/bin/sleep infinity\n"
+
+
+def test_confirmed_apply_enables_server_tls_bootstrap_and_restarts_kubelet(lab_params: Path, tmp_path: Path) -> None:
+    """The lab has no kubelet: a stand-in kubelet.service (sleep) lets the real node step run over SSH —
+    backup, config written, `systemctl restart kubelet`, then the Node waited Ready in the API."""
+    node = f"{LAB}-w1"
+    params = tmp_path / "apply.yaml"
+    params.write_text(lab_params.read_text() + f"mode: apply\nconfirm: {LAB}\n")
+    run = Run.start("metrics-server", str(params), [], str(tmp_path / "apply"))
+    t = run.fleet().transports[node]
+    since = "systemctl show kubelet -p ActiveEnterTimestampMonotonic --value"
+    try:
+        t.run("mkdir -p /var/lib/kubelet/pki", sudo=True)
+        t.write_file(tls.KUBELET_CONFIG, KUBELET_CONFIG)
+        t.write_file("/etc/systemd/system/kubelet.service", UNIT)
+        t.run("systemctl daemon-reload && systemctl start kubelet", sudo=True)
+        before = t.run(since, sudo=True).stdout.strip()
+        chapter.run_chapter(run)
+        status, detail = by(run)[("kubelet_config.node", node)]
+        assert status == "changed" and "Ready" in detail, detail
+        assert tls.server_tls_bootstrap(t.read_file(tls.KUBELET_CONFIG)) is True
+        assert t.read_file(tls.KUBELET_CONFIG + ".runbooks-bak") == KUBELET_CONFIG
+        assert t.run(since, sudo=True).stdout.strip() != before          # kubelet really restarted
+        assert (("kubelet_config.node", f"{LAB}-cp1")) not in by(run)     # no config there: nothing to change
+        again = Run.start("metrics-server", str(params), [], str(tmp_path / "again"))
+        chapter.run_chapter(again)
+        assert ("kubelet_config.node", node) not in by(again)             # second apply: nothing to do
+    finally:
+        t.run("systemctl stop kubelet; rm -f /etc/systemd/system/kubelet.service; systemctl daemon-reload; "
+              "rm -rf /var/lib/kubelet", sudo=True)
