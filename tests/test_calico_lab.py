@@ -1,0 +1,68 @@
+"""Chapter 04 on its own 2-node lab `calico`: the conflist is read over SSH from real files (one node
+gets the file install-cni writes, the other none), and the fresh-lab plan's verdict is PASS."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from runbooks_lib.chapters.calico_ips import chapter, parse
+from runbooks_lib.run import Run
+from runbooks_lib.verdict import verdict_for
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+LAB = "calico"
+FIX = Path(__file__).resolve().parent / "fixtures" / "calico"
+
+
+@pytest.fixture(scope="module")
+def lab_params(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The `calico` lab (brought up here unless it is up) and a parameter file; taken down if started."""
+    from runbooks_lib.lab import lab
+
+    started = not lab.is_up(LAB)
+    state = lab.up(LAB, nodes=2)
+    path = tmp_path_factory.mktemp("calico") / "calico.yaml"
+    path.write_text(f"cluster_name: {LAB}\ninventory: {state.inventory}\nssh: {{known_hosts: {state.known_hosts}}}\n"
+                    f"kube: {{kubeconfig: {state.kubeconfig}}}\n")
+    yield path
+    if started and not os.environ.get("RUNBOOKS_KEEP_LAB"):
+        lab.down(LAB)
+
+
+def plan(params: Path, run_dir: Path) -> Run:
+    run = Run.start("calico-ips", str(params), [], str(run_dir))
+    cl = chapter.connect(run)
+    chapter.inspect(run, cl, run.params.calico_ips)
+    chapter.conflists(run, cl)
+    return run
+
+
+def test_conflist_read_over_ssh_from_each_node(lab_params: Path, tmp_path: Path) -> None:
+    fresh = plan(lab_params, tmp_path / "fresh")
+    conf = {c.host: (c.status, c.detail) for c in fresh.checks if c.check == "calico: CNI conflist"}
+    assert set(conf) == {f"{LAB}-cp1", f"{LAB}-w1"}
+    assert {s for s, _ in conf.values()} == {"n/a in lab"}
+    assert all("No such file" in d and "no calico-node" in d for _, d in conf.values())
+    assert verdict_for(fresh.checks) == "PASS"
+
+    node = fresh.transport(f"{LAB}-w1")
+    text = (FIX / "10-calico.conflist").read_text().replace('"type": "k8s"\n',
+                                                             '"type": "k8s"\n      },\n      "feature_control": {'
+                                                             '\n          "floating_ips": true\n')
+    assert parse.cni_config(text).floating_ips
+    put = node.run(f"mkdir -p /etc/cni/net.d && cat > {parse.CONFLIST} <<'EOF'\n{text}\nEOF", sudo=True, timeout=30)
+    assert put.ok, put.stderr
+    try:
+        run = plan(lab_params, tmp_path / "with-file")
+    finally:
+        assert node.run(f"rm -f {parse.CONFLIST}", sudo=True, timeout=30).ok
+    conf = {c.host: (c.status, c.detail) for c in run.checks if c.check == "calico: CNI conflist"}
+    assert conf[f"{LAB}-w1"] == ("pass", "ipam.type calico-ipam, policy.type k8s, feature_control "
+                                         "{'floating_ips': True}")
+    assert conf[f"{LAB}-cp1"][0] == "n/a in lab"
+    assert any(r.kind == "command" and parse.CONFLIST in r.command and r.target == f"{LAB}-w1"
+               for r in run.recorder.records)
