@@ -1,0 +1,324 @@
+"""Notebook 06's glue — the only module that records checks and figures: release and version
+decision, node prerequisites over SSH, the cluster's storage, the install plan, cStor (legacy), the
+trials and their cleanup. Each step's error becomes an ``error`` check (:func:`guarded`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from ... import kube
+from ...kube import KubeClient, KubeError, helm, plan, sources
+from ...transport import TargetUnreachable
+from . import cstor, fio, nodes, prereq, release, storage, trials
+from .settings import Settings
+from .steps import guarded, lab_known_hosts, node_hosts
+
+CLUSTER = "cluster"
+BD_KIND = ("BlockDevice", cstor.BD_API)
+
+
+@dataclass
+class Cluster:
+    kc: KubeClient | None
+    target: str = ""
+    error: str = ""
+    lab: bool = False
+    rel: helm.HelmRelease | None = None
+    decision: release.Decision | None = None
+    classes: dict[str, storage.ClassInfo] = field(default_factory=dict)
+    hosts: dict[str, str] = field(default_factory=dict)   # node name -> inventory host
+
+
+def connect(run: Any) -> Cluster:
+    """``kube.connect(run)``; unreachable or a bad kubeconfig is a check, not an exception."""
+    try:
+        kc = kube.connect(run)
+    except TargetUnreachable as exc:
+        run.check("cluster API", CLUSTER, "unreachable", str(exc))
+        return Cluster(None, error=str(exc))
+    except KubeError as exc:
+        run.check("cluster API", CLUSTER, "error", str(exc))
+        return Cluster(None, error=str(exc))
+    run.check("cluster API", CLUSTER, "pass", kc.describe())
+    c = Cluster(kc, kc.describe(), lab=kc.target.is_double)
+    c.hosts = node_hosts(kc.nodes(), run.params.selected_hosts())
+    return c
+
+
+def detect_release(run: Any, c: Cluster, s: Settings) -> release.Decision | None:
+    """The installed release from its Helm Secret, and what it means for ``s.engine``."""
+    if c.kc is None:
+        return None
+    with guarded(run, "openebs.release", CLUSTER):
+        c.rel = helm.read_release(c.kc, s.release, s.namespace)
+        c.decision = release.decide(c.rel, s)
+        run.check("openebs.release", CLUSTER, c.decision.status, c.decision.detail)
+        for note in c.decision.notes:
+            run.check("openebs.release.values", CLUSTER, "warn", note)
+        r = c.rel
+        run.figure("openebs_release", None if r is None else {
+            "chart": r.chart, "chart_version": r.chart_version, "app_version": r.app_version, "status": r.status,
+            "revision": r.revision, "secret": r.secret})
+    return c.decision
+
+
+def node_prereqs(run: Any, s: Settings, timeout: float = 90.0) -> pd.DataFrame:
+    """Every selected node's facts over SSH (in parallel), judged for the engine: a check per row,
+    and a matrix (check x node) of statuses."""
+    hosts = [h.name for h in run.params.selected_hosts()]
+    matrix: dict[str, dict[str, str]] = {}
+    with guarded(run, "node facts over SSH", ", ".join(hosts) or "-"):
+        outcomes = run.fleet().map(lambda t: nodes.gather(t, s.base_path, lab_known_hosts), timeout=timeout, hosts=hosts)
+        for host, out in outcomes.items():
+            if not out.ok or out.value is None:
+                run.check("node facts over SSH", host, "unreachable" if out.unreachable else "error", out.error or "")
+                continue
+            for check, status, detail in prereq.judge(out.value, s):
+                run.check(check, host, status, detail)
+                matrix.setdefault(check, {})[host] = status
+    return pd.DataFrame(matrix).T.reindex(columns=hosts).rename_axis("check")
+
+
+def cluster_storage(run: Any, c: Cluster) -> pd.DataFrame:
+    """StorageClasses (provisioner, binding mode, default), Pending PVCs diagnosed, BlockDevices."""
+    rows: list[dict[str, Any]] = []
+    if c.kc is None:
+        return pd.DataFrame(rows)
+    kc = c.kc
+    with guarded(run, "storage.classes", CLUSTER):
+        c.classes = {i.name: i for i in map(storage.class_info, kc.list_objects("StorageClass"))}
+        rows = [i.row() for i in c.classes.values()]
+        run.check("storage.classes", CLUSTER, "info", ", ".join(
+            f"{i.name} ({i.provisioner}, {i.binding})" for i in c.classes.values()) or "no StorageClass")
+        run.check("storage.default_class", CLUSTER, *storage.default_classes(list(c.classes.values())))
+        pvcs = [p for p in kc.list_objects("PersistentVolumeClaim") if (p.get("status") or {}).get("phase") == "Pending"]
+        pods = kc.list_objects("Pod") if pvcs else []
+        for p in pvcs:
+            status, why = storage.diagnose_pending(p, c.classes, pods, lab=c.lab, scheduled=scheduled(kc, p, pods))
+            run.check("storage.pvc_pending", f"{p['metadata'].get('namespace')}/{p['metadata']['name']}", status, why)
+    with guarded(run, "storage.blockdevices", CLUSTER):
+        try:
+            bds = kc.list_objects(BD_KIND[0], None, api_version=BD_KIND[1])
+        except KubeError as exc:
+            run.check("storage.blockdevices", CLUSTER, "info", f"BlockDevice not served (NDM not installed): {exc}")
+        else:
+            run.check("storage.blockdevices", CLUSTER, "info", ", ".join(
+                f"{b['metadata']['name']} ({cstor.bd_node(b)}, {(b.get('status') or {}).get('claimState')})"
+                for b in bds) or "none")
+    return pd.DataFrame(rows)
+
+
+def scheduled(kc: KubeClient, pvc: dict[str, Any], pods: list[dict[str, Any]]) -> set[str]:
+    """Names of the PVC's consumers with nodeName that the scheduler placed (a Scheduled event)."""
+    out = set()
+    for p in storage.consumers(pvc, pods):
+        if (p.get("spec") or {}).get("nodeName"):
+            events = kc.events_for("Pod", p["metadata"]["name"], p["metadata"].get("namespace"))
+            if any(e.get("reason") == "Scheduled" for e in events):
+                out.add(p["metadata"]["name"])
+    return out
+
+
+def install_plan(run: Any, c: Cluster, s: Settings) -> plan.Plan | None:
+    """From a rendered manifest (objects plan; apply applies it), a local chart (helm template when
+    the runner has helm), or else the exact helm commands for the operator (info)."""
+    commands = "; ".join(release.helm_commands(s))
+    if c.kc is None:
+        return None
+    if s.engine == "cstor-legacy" or (s.manifest is None and s.chart is None):
+        run.check("install.plan", CLUSTER, "info", f"no manifest or chart given; the operator runs: {commands}")
+        return None
+    objs: list[dict[str, Any]] = []
+    with guarded(run, "install.plan", CLUSTER):
+        if s.manifest:
+            objs = sources.from_file(s.manifest)
+        else:
+            try:
+                r = helm.render_chart(str(s.chart), s.release, s.namespace, set_values=release.install_values(s))
+            except helm.HelmError as exc:
+                run.check("install.plan", CLUSTER, "n/a", f"{exc}. Commands: {commands}")
+                return None
+            run.recorder.note(f"rendered {s.chart} with {r.helm_version}")
+            objs = r.objects
+        p = plan.plan(c.kc, objs)
+        if run.params.mode == "apply":
+            plan.apply(c.kc, p, confirmed=run.params.confirmed)
+        p.record(run)
+        return p
+    return None
+
+
+def cstor_step(run: Any, c: Cluster, s: Settings) -> list[str]:
+    """The seed's cStor step: refused on 4.x; otherwise the CSPC validated as the webhook would,
+    existing cStor volumes' health chains, and (apply + confirm) the pool and class."""
+    if s.engine != "cstor-legacy":
+        run.check("cstor", CLUSTER, "info", f"engine {s.engine}: cStor (legacy) not chosen")
+        return []
+    d = c.decision or release.decide(c.rel, s)
+    if d.status == "fail":
+        run.check("cstor.version", CLUSTER, "fail", d.detail)
+        return []
+    if c.kc is None:
+        return []
+    errors: list[str] = []
+    with guarded(run, "cstor.cspc", CLUSTER):
+        try:
+            bds = c.kc.list_objects(BD_KIND[0], s.namespace, api_version=BD_KIND[1])
+        except KubeError as exc:
+            run.check("cstor.cspc", CLUSTER, "fail", f"BlockDevices cannot be read (NDM/cStor CRDs not installed?): "
+                                                      f"{exc}; install openebs-cstor/cstor {s.cstor_chart_version} first")
+            return [str(exc)]
+        errors = cstor.validate(s.cstor_pools, bds, s.cstor_replica_count)
+        for e in errors:
+            run.check("cstor.cspc", CLUSTER, "fail", f"refused before any request: {e}")
+        if errors:
+            return errors
+        p = plan.plan(c.kc, cstor.render(s))
+        if run.params.mode == "apply":
+            run.require_confirm("cStor pool (legacy trial)")
+            plan.apply(c.kc, p, confirmed=True)
+        p.record(run)
+    return errors
+
+
+def cstor_health(run: Any, c: Cluster) -> None:
+    """PVC Bound → CVC Bound → CV Healthy → CVRs Healthy for each cStor PVC; CSPIs ONLINE."""
+    if c.kc is None or not any(i.provisioner == "cstor.csi.openebs.io" for i in c.classes.values()):
+        return
+    kc = c.kc
+    with guarded(run, "cstor.health", CLUSTER):
+        cls = {n for n, i in c.classes.items() if i.provisioner == "cstor.csi.openebs.io"}
+        for pvc in kc.list_objects("PersistentVolumeClaim"):
+            if (pvc.get("spec") or {}).get("storageClassName") not in cls:
+                continue
+            pv = (pvc.get("spec") or {}).get("volumeName") or ""
+            ns = "openebs"
+            cvc = kc.get_or_none("CStorVolumeConfig", pv, ns, api_version=cstor.CSTOR_API) if pv else None
+            cv = kc.get_or_none("CStorVolume", pv, ns, api_version=cstor.CSTOR_API) if pv else None
+            cvrs = kc.list_objects("CStorVolumeReplica", ns, label_selector=f"cstorvolume.openebs.io/name={pv}",
+                                   api_version=cstor.CSTOR_API) if pv else []
+            chain = cstor.health_chain(pvc, cvc, cv, cvrs)
+            bad = next((link for link in chain if not link[1]), None)
+            text = " → ".join(f"{n}: {st}" for n, _, st in chain)
+            run.check("cstor.health", f"{pvc['metadata']['namespace']}/{pvc['metadata']['name']}",
+                      "pass" if bad is None else "fail", text + ("" if bad is None else f" (first broken: {bad[0]})"))
+        for name, ok, phase in cstor.pool_instances(kc.list_objects("CStorPoolInstance", None,
+                                                                    api_version=cstor.CSTOR_API)):
+            run.check("cstor.cspi", name, "pass" if ok else "fail", phase)
+
+
+# ----------------------------------------------------------------------------- trials
+
+def fio_trials(run: Any, s: Settings) -> pd.DataFrame:
+    """Apply: fio on every selected node against the hostpath base path's filesystem, in parallel
+    (node-level trials: in a real cluster the same jobs run in a pod on a PVC). Plan: what would run."""
+    hosts = [h.name for h in run.params.selected_hosts()]
+    cols = ["host", "job", "iops", "bw_kib_s", "p50_ms", "p99_ms", "sync_p99_ms"]
+    if run.params.mode != "apply":
+        run.check("trial.fio", ", ".join(hosts) or "-", "info",
+                  f"apply runs {len(fio.JOBS)} fio jobs x {s.fio_runtime_s} s on each node under {s.base_path} "
+                  f"(node-level, nothing left behind): {', '.join(j for j, _ in fio.JOBS)}")
+        return pd.DataFrame(columns=cols)
+    rows: list[dict[str, Any]] = []
+    figures: dict[str, Any] = {}
+    budget = (s.fio_runtime_s + 1) * len(fio.JOBS) + 480
+    with guarded(run, "trial.fio", ", ".join(hosts)):
+        outcomes = run.fleet().map(lambda t: trials.node_fio(t, s, s.fio_install), timeout=budget, hosts=hosts)
+        for host, out in outcomes.items():
+            r = out.value
+            if r is None or r.error:
+                run.check("trial.fio", host, "unreachable" if out.unreachable else "fail",
+                          out.error or (r.error if r else ""))
+                continue
+            figures[host] = {"fio_version": r.fio_version, "duration_s": r.duration_s, "installed": r.installed,
+                             "jobs": fio.summary(r.results)}
+            rows += [{"host": host, **{k: v for k, v in vars(j).items()}} for j in r.results]
+            by = {j.job: j for j in r.results}
+            sync = by.get("fdatasync_2300")
+            p99 = sync.sync_p99_ms if sync else None
+            detail = (f"{r.fio_version}, node-level on {s.base_path}'s filesystem, {r.duration_s:.0f} s"
+                      + (f", installed {r.installed}" if r.installed else "") + ": "
+                      + "; ".join(f"{j.job} {j.iops:.0f} IOPS {j.bw_kib_s / 1024:.1f} MiB/s p50 {j.p50_ms} ms "
+                                  f"p99 {j.p99_ms} ms" for j in r.results if j.job != "fdatasync_2300"))
+            run.check("trial.fio", host, "pass", detail)
+            if p99 is not None:
+                ok = p99 <= fio.FDATASYNC_P99_MS
+                run.check("trial.fio.fdatasync_p99", host, "pass" if ok else "warn",
+                          f"fdatasync p99 {p99} ms ({'within' if ok else 'above'} etcd's {fio.FDATASYNC_P99_MS:g} ms "
+                          "guideline)")
+            left = trials.leftovers(run.transport(host), s.base_path)
+            run.check("trial.fio.cleanup", host, "pass" if left == "0" else "fail", f"{left} fio dir(s) left")
+    run.figure("fio", figures)
+    return pd.DataFrame(rows, columns=cols)
+
+
+def trial_classes(c: Cluster, s: Settings) -> list[str]:
+    if s.trial_classes:
+        return s.trial_classes
+    return [n for n, i in c.classes.items() if i.provisioner == "openebs.io/local" and "hostpath" in n] or (
+        ["openebs-hostpath"] if "openebs-hostpath" in c.classes else [])
+
+
+def pvc_trials(run: Any, c: Cluster, s: Settings, namespace: str = "default") -> list[trials.PvcTrial]:
+    """Per class: PVC + consumer pod (apply + confirm: the cleanup deletes them), bind and attach
+    latency, write/read/checksum, the file found on the node under the PV path (hostpath)."""
+    done: list[trials.PvcTrial] = []
+    if c.kc is None:
+        return done
+    names = trial_classes(c, s)
+    if not names:
+        run.check("trial.pvc", CLUSTER, "n/a", "no OpenEBS hostpath StorageClass to trial (trial_classes empty)")
+        return done
+    if not run.params.confirmed:
+        run.check("trial.pvc", CLUSTER, "info", f"apply with confirm={run.params.cluster_name} creates a {s.trial_size} "
+                                                f"PVC + pod per class ({', '.join(names)}) and deletes them after")
+        return done
+    run_id = kube.run_id_of(run)
+    for sc in names:
+        if sc not in c.classes:
+            run.check("trial.pvc", sc, "fail", f"StorageClass {sc} does not exist")
+            continue
+        with guarded(run, "trial.pvc", sc):
+            t = trials.pvc_trial(c.kc, s, sc, namespace, run_id)
+            done.append(t)
+            b = t.bound
+            if b is not None and not b.ok:
+                pvc = c.kc.get("PersistentVolumeClaim", t.pvc, namespace)
+                pods = c.kc.list_objects("Pod", namespace)
+                status, why = storage.diagnose_pending(pvc, c.classes, pods, lab=c.lab,
+                                                       scheduled=scheduled(c.kc, pvc, pods))
+                run.check("trial.pvc.bound", sc, status if status != "info" else "fail", f"{b.detail}: {why}")
+                continue
+            run.check("trial.pvc.bound", sc, "pass", b.detail if b else "")
+            ready = t.pod_ready
+            run.check("trial.pvc.attach", sc, "pass" if ready and ready.ok else "fail", ready.detail if ready else "")
+            run.check("trial.pvc.checksum", sc, "pass" if t.checksum else "fail",
+                      f"sha256 {t.checksum or 'not read'} on {t.node or '?'} at {t.pv_path or '?'}")
+            host = c.hosts.get(t.node)
+            if host and t.pv_path and t.checksum:
+                on_node = trials.file_on_node(run.transport(host), t.pv_path)
+                run.check("trial.pvc.on_node", host, "pass" if on_node == t.checksum else "fail",
+                          f"{t.pv_path}/{trials.TRIAL_FILE} sha256 {on_node or 'absent'}")
+    return done
+
+
+def cleanup(run: Any, c: Cluster, done: list[trials.PvcTrial]) -> list[str]:
+    """Delete this run's trial objects by run label (apply + confirm), then check the hostpath
+    directories are gone on their nodes."""
+    if c.kc is None or not run.params.confirmed:
+        return []
+    deleted: list[str] = []
+    with guarded(run, "trial.cleanup", CLUSTER):
+        deleted = c.kc.delete_by_run_label(kube.run_id_of(run), kinds=["Pod", "PersistentVolumeClaim"])
+        run.check("trial.cleanup", CLUSTER, "changed" if deleted else "pass",
+                  f"deleted {len(deleted)}: {', '.join(deleted)}" if deleted else "nothing of this run left")
+        for t in done:
+            host = c.hosts.get(t.node)
+            if host and t.pv_path:
+                gone = trials.dir_gone(run.transport(host), t.pv_path)
+                run.check("trial.cleanup.dir", host, "pass" if gone else "warn",
+                          f"{t.pv_path} {'gone' if gone else 'still there (the helper pod removes it shortly)'}")
+    return deleted
