@@ -213,3 +213,18 @@ def test_accuracy_probe_tolerances_as_upstream_e2e() -> None:
     objs = probe.manifests("default", "registry.k8s.io/e2e-test-images/resource-consumer:1.13", "run-1")
     assert [o["kind"] for o in objs] == ["Deployment", "HorizontalPodAutoscaler", "Pod"]
     assert all(o["metadata"]["labels"]["runbooks.io/run"] == "run-1" for o in objs)
+
+
+def test_the_bootstrapped_certificate_is_the_one_kubelet_serves() -> None:
+    from runbooks_lib.chapters.metrics_server.nodes import NodeFiles
+
+    ca = make_cert("kubernetes", [])
+    own, _ = make_cert("w1@1700000000", ["w1"])
+    issued, _ = make_cert("system:node:w1", ["w1", "192.0.2.12"], issuer=ca)
+    both = NodeFiles({tls.SELF_SIGNED: pem(own), tls.BOOTSTRAPPED: "-----BEGIN EC PRIVATE KEY-----\nx\n"
+                      "-----END EC PRIVATE KEY-----\n" + pem(issued), tls.CLUSTER_CA: pem(ca[0])})
+    cert = both.cert()
+    assert cert is not None and cert.path == tls.BOOTSTRAPPED and cert.by_cluster_ca is True
+    only_own = NodeFiles({tls.SELF_SIGNED: pem(own), tls.BOOTSTRAPPED: None})
+    assert only_own.cert() is not None and only_own.cert().self_signed  # type: ignore[union-attr]
+    assert NodeFiles({}).cert() is None
