@@ -84,7 +84,13 @@ class WatchMixin(HandlerBase):
                 if left <= 0:
                     break
                 with st.lock:
-                    batch = [(ev, copy.deepcopy(o)) for rv, ev, key, o in st.log if rv > start and wanted(key, o)]
+                    batch = []
+                    for rv, ev, key, o in reversed(st.log):  # newest first: stop at what was sent
+                        if rv <= start:
+                            break
+                        if wanted(key, o):
+                            batch.append((ev, copy.deepcopy(o)))
+                    batch.reverse()
                     latest = st.rv
                     if not batch and latest <= start:
                         st.changed.wait(min(left, 0.25))

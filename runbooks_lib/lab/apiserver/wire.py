@@ -92,7 +92,8 @@ class HandlerBase(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Audit-Id", secrets.token_hex(8))
         for text in getattr(self, "warnings", []):
-            self.send_header("Warning", f'299 - "{text}"')
+            quoted = text.replace("\\", "\\\\").replace('"', '\\"')  # an RFC 7234 quoted-string
+            self.send_header("Warning", f'299 - "{quoted}"')
         self.end_headers()
         self.wfile.write(body)
 
