@@ -40,6 +40,28 @@ def test_node_args():
                                           "--node", "t-w1=10.77.250.12:worker"]
 
 
+def test_a_server_started_under_the_old_module_name_is_still_recognised_and_stopped(tmp_path: Path):
+    """A lab brought up before the move runs ``-m runbooks_lib.kube.double``: status/down still find it."""
+    import subprocess
+    import sys
+
+    sdir = tmp_path / "lab"
+    sdir.mkdir()
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "-m", "runbooks_lib.kube.double",
+                             "--kubeconfig", str(sdir / "kubeconfig")])
+    try:
+        (sdir / "apidouble.pid").write_text(f"{proc.pid}\n")
+        deadline = time.monotonic() + 5
+        while apidouble.running_pid(sdir) is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert apidouble.running_pid(sdir) == proc.pid
+        assert apidouble.stop(sdir, timeout=5).startswith(f"stopped pid {proc.pid}")
+        assert not _alive(proc.pid) and apidouble.running_pid(sdir) is None  # stop() reaps its own child
+    finally:
+        proc.kill()
+        proc.wait(timeout=5)
+
+
 def test_spawn_ensure_stop(tmp_path: Path):
     sdir = tmp_path / "lab"
     sdir.mkdir()
