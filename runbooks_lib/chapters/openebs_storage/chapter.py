@@ -12,9 +12,9 @@ import pandas as pd
 from ... import kube
 from ...kube import KubeClient, KubeError, helm, plan, sources
 from ...transport import TargetUnreachable
+from ..kube_proxy_modes.chapter import guarded, node_hosts
 from . import cstor, fio, nodes, prereq, release, storage, trials
 from .settings import Settings
-from .steps import guarded, lab_known_hosts, node_hosts
 
 CLUSTER = "cluster"
 BD_KIND = ("BlockDevice", cstor.BD_API)
@@ -71,7 +71,7 @@ def node_prereqs(run: Any, s: Settings, timeout: float = 90.0) -> pd.DataFrame:
     hosts = [h.name for h in run.params.selected_hosts()]
     matrix: dict[str, dict[str, str]] = {}
     with guarded(run, "node facts over SSH", ", ".join(hosts) or "-"):
-        outcomes = run.fleet().map(lambda t: nodes.gather(t, s.base_path, lab_known_hosts), timeout=timeout, hosts=hosts)
+        outcomes = run.fleet().map(lambda t: nodes.gather(t, s.base_path, nodes.lab_known_hosts), timeout=timeout, hosts=hosts)
         for host, out in outcomes.items():
             if not out.ok or out.value is None:
                 run.check("node facts over SSH", host, "unreachable" if out.unreachable else "error", out.error or "")

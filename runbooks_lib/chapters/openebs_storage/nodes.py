@@ -164,6 +164,14 @@ def parse(host: str, got: dict[str, script.Section], known_hosts: Callable[[str]
         lab=not missing, lab_missing=missing, raw={k: v.stdout for k, v in got.items()})
 
 
+def lab_known_hosts(name: str) -> str | None:
+    """The known_hosts `runbooks lab up` wrote for lab ``name`` here (None: no such lab)."""
+    from ...lab.lab import state_dir
+
+    path = state_dir(name) / "known_hosts"
+    return path.read_text(encoding="utf-8") if path.is_file() else None
+
+
 def gather(transport: Transport, base: str, known_hosts: Callable[[str], str | None],
            timeout: float = 60.0) -> NodeFacts:
     return parse(transport.name, script.gather(transport, sections(base), timeout=timeout), known_hosts)
