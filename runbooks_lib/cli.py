@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import chapters
@@ -68,17 +69,29 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_one(notebook: Path, name: str, args: argparse.Namespace) -> tuple[int, str]:
-    """Run one notebook; (exit code, verdict text)."""
+@dataclass
+class ChapterResult:
+    """One chapter of ``run-all``: what its summary row shows."""
+
+    name: str
+    exit_code: int
+    verdict: str
+    counts: dict[str, int] = field(default_factory=dict)
+    duration_s: float | None = None
+    report: Path | None = None
+
+
+def _run_one(notebook: Path, name: str, args: argparse.Namespace) -> ChapterResult:
+    """Run one notebook."""
     from .report import verdict_text
     from .runner import run_notebook, validate
 
     if problems := _usage_problems(args):
-        return _refuse(problems), "not run"
+        return ChapterResult(name, _refuse(problems), "not run")
     try:
         params, overrides = validate(args.params, args.set or [], args.mode)
     except ParamsError as exc:
-        return _refuse([f"invalid parameters: {exc}"]), "not run"
+        return ChapterResult(name, _refuse([f"invalid parameters: {exc}"]), "not run")
     print(f"running {name} ({notebook.name}) in {params.mode} mode with {params.source}", file=sys.stderr)
     outcome = run_notebook(notebook, name, params, overrides, Path(args.out).expanduser(), args.cell_timeout,
                            progress=not args.quiet, detailed=args.detailed_exitcode)
@@ -88,7 +101,8 @@ def _run_one(notebook: Path, name: str, args: argparse.Namespace) -> tuple[int, 
     if s.get("execution_error"):
         print(s["execution_error"]["banner"], file=sys.stderr)
     print(f"report: {outcome.html}")
-    return outcome.exit_code, verdict_text(s)
+    return ChapterResult(name, outcome.exit_code, verdict_text(s), dict(s.get("counts") or {}),
+                         s.get("duration_s"), outcome.html)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -97,7 +111,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         nb = Path(target).expanduser()
         if problem := _notebook_problem(nb):
             return _refuse([problem])
-        return _run_one(nb, nb.stem, args)[0]
+        return _run_one(nb, nb.stem, args).exit_code
     try:
         ch = chapters.find(target)
     except KeyError as exc:
@@ -106,7 +120,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if not ch.built:
         print(f"chapter {ch.name} is not built yet ({ch.notebook} does not exist)", file=sys.stderr)
         return 2
-    return _run_one(ch.notebook, ch.name, args)[0]
+    return _run_one(ch.notebook, ch.name, args).exit_code
 
 
 def _cmd_run_all(args: argparse.Namespace) -> int:
@@ -133,18 +147,40 @@ def _cmd_run_all(args: argparse.Namespace) -> int:
         if not ch.built:
             print(f"skip {ch.name}: not built yet", file=sys.stderr)
             continue
-        code, verdict = _run_one(ch.notebook, ch.name, args)
-        results.append((ch.name, code, verdict))
-        if code in (130, 143):
+        result = _run_one(ch.notebook, ch.name, args)
+        results.append(result)
+        if result.exit_code in (130, 143):
             print("interrupted: no further chapter started", file=sys.stderr)
             break
-    worst = worst_exit([code for _, code, _ in results])
+    worst = worst_exit([r.exit_code for r in results])
     index = write_index(Path(args.out).expanduser())
-    print("\nsummary:")
-    for name, code, verdict in results:
-        print(f"  {name:<17} {verdict:<26} exit {code}")
+    print("\n" + summary_table(results, Path.cwd()))
     print(f"index: {index}")
+    print(f"exit code: {worst} (the worst chapter's)")
     return worst
+
+
+def summary_table(results: list[ChapterResult], cwd: Path) -> str:
+    """run-all's closing table: chapter, verdict, check counts, duration, exit code, report."""
+    from .verdict import ATTENTION
+
+    def counts(r: ChapterResult) -> str:
+        order = sorted(r.counts, key=lambda s: ATTENTION.index(s) if s in ATTENTION else 99)
+        return ", ".join(f"{r.counts[s]} {s}" for s in order) or "-"
+
+    def where(r: ChapterResult) -> str:
+        if r.report is None:
+            return "-"
+        return str(r.report.relative_to(cwd)) if r.report.is_relative_to(cwd) else str(r.report)
+
+    rows = [("chapter", "verdict", "checks", "duration", "exit", "report")]
+    rows += [(r.name, r.verdict, counts(r), f"{r.duration_s:.0f} s" if r.duration_s is not None else "-",
+              str(r.exit_code), where(r)) for r in results]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row[:-1], widths, strict=True)) + "  " + row[-1]
+             for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths) + "  " + "-" * 6)
+    return "\n".join(lines)
 
 
 def _cmd_reports(args: argparse.Namespace) -> int:

@@ -54,7 +54,7 @@ class Record:
     stderr: str
     duration_s: float
     started_utc: str
-    status: str  # "ok" | "failed" | "unreachable" | "timeout" | "error" | "info"
+    status: str  # "ok" | "failed" | "unreachable" | "timeout" | "interrupted" | "error" | "info"
     extra: dict[str, Any] = field(default_factory=dict)
 
 

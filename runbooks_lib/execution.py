@@ -24,6 +24,8 @@ from papermill.engines import NBClientEngine, papermill_engines
 from papermill.utils import merge_kwargs, remove_args
 from traitlets import Any as AnyTrait
 
+from .progress import Progress
+
 ENGINE = "runbooks"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -41,10 +43,22 @@ class Execution:
 
 
 class _Client(PapermillNotebookClient):  # type: ignore[misc]
-    """Reports its kernel's process group, and starts no cell once a stop was requested."""
+    """Reports its kernel's process group, starts no cell once a stop was requested, tells the
+    console progress which cell runs and what it prints, and talks to the kernel over IPC."""
 
     on_kernel = AnyTrait(None)
     stop_requested = AnyTrait(None)
+    watcher = AnyTrait(None)  # a progress.Progress, or None
+    ipc_path = AnyTrait(None)  # path prefix of the kernel's IPC sockets, or None for TCP
+
+    def create_kernel_manager(self) -> Any:
+        """IPC transport: the kernel's sockets are files in the run's private directory, nothing
+        listens on a TCP port (and ipykernel has no "running over TCP without encryption" to warn)."""
+        km = super().create_kernel_manager()
+        if self.ipc_path is not None:
+            km.transport = "ipc"
+            km.ip = str(self.ipc_path)
+        return km
 
     # papermill drives nbclient through these synchronous wrappers
     def start_new_kernel(self, **kwargs: Any) -> None:
@@ -55,7 +69,15 @@ class _Client(PapermillNotebookClient):  # type: ignore[misc]
     def execute_cell(self, cell: Any, cell_index: int, *args: Any, **kwargs: Any) -> Any:
         if self.stop_requested is not None and self.stop_requested.is_set():
             raise CellExecutionError("run interrupted: no further cell started", "RunInterrupted", "")
+        if self.watcher is not None and cell.get("cell_type") == "code":
+            self.watcher.on_cell(cell_index, len(self.nb.cells))
         return super().execute_cell(cell, cell_index, *args, **kwargs)
+
+    def process_message(self, msg: dict[str, Any], cell: Any, cell_index: int) -> Any:
+        output = super().process_message(msg, cell, cell_index)
+        if self.watcher is not None and output is not None and output.get("output_type") == "stream":
+            self.watcher.on_text(str(output.get("text", "")))
+        return output
 
 
 class _Engine(NBClientEngine):  # type: ignore[misc]
@@ -148,9 +170,11 @@ class StopSignals:
 
 
 def execute(notebook: Path, output: Path, parameters: dict[str, Any], kernel_name: str, *,
-            cell_timeout: float, cwd: Path, progress: bool, stops: StopSignals, grace: float = 20.0) -> Execution:
+            cell_timeout: float, cwd: Path, progress: bool, stops: StopSignals, grace: float = 20.0,
+            watcher: Progress | None = None, ipc_path: Path | None = None) -> Execution:
     """Run ``notebook`` into ``output``; stop it when ``stops`` sees SIGINT/SIGTERM (see the module
-    docstring)."""
+    docstring). ``watcher``: the console line naming step and host (instead of papermill's cell
+    bar when given); ``ipc_path``: talk to the kernel over IPC sockets at this path prefix."""
     import papermill as pm
 
     ex = Execution()
@@ -163,8 +187,9 @@ def execute(notebook: Path, output: Path, parameters: dict[str, Any], kernel_nam
         try:
             pm.execute_notebook(
                 str(notebook), str(output), parameters=parameters, kernel_name=kernel_name,
-                engine_name=ENGINE, progress_bar=progress, request_save_on_cell_execute=True,
-                execution_timeout=cell_timeout, cwd=str(cwd), on_kernel=on_kernel, stop_requested=stops.event)
+                engine_name=ENGINE, progress_bar=progress and watcher is None, request_save_on_cell_execute=True,
+                execution_timeout=cell_timeout, cwd=str(cwd), on_kernel=on_kernel, stop_requested=stops.event,
+                watcher=watcher if progress else None, ipc_path=ipc_path)
         except BaseException as exc:  # noqa: BLE001 - handed to the caller, which writes the report
             ex.error = exc
 
@@ -172,6 +197,10 @@ def execute(notebook: Path, output: Path, parameters: dict[str, Any], kernel_nam
     worker.start()
     while worker.is_alive() and not stops.event.is_set():
         worker.join(0.2)
+        if progress and watcher is not None:
+            watcher.tick()
+    if progress and watcher is not None:
+        watcher.done()
     if stops.event.is_set():
         ex.signal = stops.received[0]
         t0 = time.monotonic()

@@ -13,24 +13,19 @@ import json
 import os
 import re
 import sys
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 import nbformat
 
-from .display import COLORS
-from .verdict import verdict_label
+from .display import badge, diff_html, looks_like_diff
+from .report_page import header_html, page_title, slug, verdict_text
+
+__all__ = ["header_html", "page_title", "private_dir", "render_html", "verdict_text", "write_index", "write_private"]
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "report_template"
 _REMOTE_REF = re.compile(
     r"""<(script|link)\b[^>]*\b(?:src|href)\s*=\s*["']?(?:https?:)?//[^>]*>(?:\s*</script>)?""", re.I)
-
-
-def _badge(status: str, color_of: str | None = None) -> str:
-    color = COLORS.get(color_of or status, "#57606a")
-    return (f"<span style='background:{color};color:#fff;padding:1px 6px;border-radius:3px;white-space:nowrap'>"
-            f"{html.escape(status)}</span>")
 
 
 def private_dir(path: Path, tighten: bool = True) -> Path:
@@ -52,72 +47,6 @@ def write_private(path: Path, text: str) -> Path:
     return path
 
 
-def verdict_text(summary: dict[str, Any]) -> str:
-    """"PASS", "DRIFT (3 changes pending)", "FAIL" or "FAIL (interrupted)"."""
-    err = summary.get("execution_error")
-    interrupted = isinstance(err, dict) and err.get("kind") == "interrupted"
-    return verdict_label(str(summary["status"]), int(summary.get("pending") or 0)) + (
-        " (interrupted)" if interrupted else "")
-
-
-def header_html(summary: dict[str, Any]) -> str:
-    """Verdict header, checks table and evidence per step (collapsible)."""
-    verdict = summary["status"]
-    counts = ", ".join(f"{n} {s}" for s, n in sorted(summary.get("counts", {}).items())) or "no checks"
-    tools = ", ".join(f"{k} {v}" for k, v in summary.get("tools", {}).items())
-    rows = [
-        ("chapter", summary["chapter"]), ("mode", summary.get("mode", "?")),
-        ("targets", "; ".join(summary.get("targets") or ["-"])),
-        ("parameters", summary.get("params_file", "?")), ("started (UTC)", summary.get("started_utc", "?")),
-        ("duration", f"{summary.get('duration_s', 0):.1f} s"), ("exit code", str(summary["exit_code"])),
-        ("tools", tools),
-    ]
-    parts = [f"<div class='runbooks-header'><h1>{html.escape(summary['chapter'])} — "
-             f"<span class='runbooks-verdict-{verdict}'>{html.escape(verdict_text(summary))}</span></h1>",
-             f"<p>{html.escape(counts)}</p>"]
-    if summary.get("mode_does"):
-        parts.append(f"<p class='runbooks-mode-does'><b>{html.escape(summary['mode_does'])}</b></p>")
-    for notice in summary.get("notices") or []:
-        parts.append(f"<p class='runbooks-notice'>{html.escape(notice)}</p>")
-    if summary.get("execution_error"):
-        err = summary["execution_error"]
-        title = err.get("banner") or f"Execution stopped: {err['kind']}"
-        parts.append(f"<p style='color:#cf222e'><b>{html.escape(title)}</b>"
-                     f"<br><pre>{html.escape(err['message'])}</pre></p>")
-    parts.append("<table>" + "".join(f"<tr><th>{k}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
-                 + "</table>")
-    checks = summary.get("checks", [])
-    parts.append(f"<h2>Checks ({len(checks)})</h2><table><tr><th>check</th><th>host</th><th>status</th>"
-                 "<th>detail</th></tr>")
-    for c in checks:
-        parts.append(f"<tr><td>{html.escape(c['check'])}</td><td style='white-space:nowrap'>{html.escape(c['host'])}</td>"
-                     f"<td>{_badge(c['status'])}</td><td><pre>{html.escape(c.get('detail', ''))}</pre></td></tr>")
-    parts.append("</table>")
-    by_step: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
-    for rec in summary.get("evidence", []):
-        by_step.setdefault(rec.get("step", "run"), []).append(rec)
-    parts.append(f"<h2>Evidence ({len(summary.get('evidence', []))} records)</h2>")
-    for step, recs in by_step.items():
-        bad = sum(1 for r in recs if r["status"] not in ("ok", "info"))
-        parts.append(f"<details><summary><b>{html.escape(step)}</b> — {len(recs)} records"
-                     f"{f', {bad} not ok' if bad else ''}</summary>")
-        for r in recs:
-            title = (f"{_badge(r['status'])} <code>{html.escape(r['target'])}</code> "
-                     f"<code>{html.escape(r['command'][:200])}</code> "
-                     f"(exit {r['exit_code']}, {r['duration_s']} s, {html.escape(r['started_utc'])})")
-            body = ""
-            if r["command"] and len(r["command"]) > 200:
-                body += f"<pre>{html.escape(r['command'])}</pre>"
-            if r.get("stdout"):
-                body += f"<b>stdout</b><pre>{html.escape(r['stdout'])}</pre>"
-            if r.get("stderr"):
-                body += f"<b>stderr</b><pre>{html.escape(r['stderr'])}</pre>"
-            parts.append(f"<details style='margin-left:1.5em'><summary>{title}</summary>{body}</details>")
-        parts.append("</details>")
-    parts.append("<h2>Notebook</h2></div>")
-    return "\n".join(parts)
-
-
 def strip_remote_refs(text: str) -> str:
     """Drop any <script src=http...> or <link href=http...> left by a template."""
     return _REMOTE_REF.sub("", text)
@@ -128,10 +57,37 @@ def render_html(nb: nbformat.NotebookNode, summary: dict[str, Any]) -> str:
 
     nb = nbformat.from_dict(json.loads(json.dumps(nb)))
     nb.metadata.pop("widgets", None)  # headless widget state is noise
+    nb.metadata["title"] = page_title(summary)  # the tab: chapter, verdict, cluster, UTC time
+    for cell in nb.cells:  # a bare number left as a cell's value (a return code) is not a result
+        cell["outputs"] = [_colour_diff(o) for o in cell.get("outputs", []) if not _stray_result(o)]
     exporter = HTMLExporter(template_name="runbooks", extra_template_basedirs=[str(TEMPLATE_DIR)],
                             embed_images=True)
     body, _ = exporter.from_notebook_node(nb, resources={"runbooks_header": header_html(summary)})
     return strip_remote_refs(body)
+
+
+_PRE = re.compile(r"\A\s*<pre[^>]*>(.*)</pre>\s*\Z", re.S)
+
+
+def _colour_diff(output: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """An output that is a diff (printed text, or one ``<pre>``) shown with +/- colours."""
+    if output.get("output_type") == "stream":
+        text = str(output.get("text", ""))
+        if looks_like_diff(text):
+            return nbformat.v4.new_output("display_data", {"text/html": diff_html(text)})
+        return output
+    data = output.get("data") or {}
+    found = _PRE.match(str(data.get("text/html", ""))) if "text/html" in data else None
+    if found and "<" not in found.group(1) and looks_like_diff(html.unescape(found.group(1))):
+        data["text/html"] = diff_html(html.unescape(found.group(1)))
+    return output
+
+
+def _stray_result(output: dict[str, Any]) -> bool:
+    """``Out[n]: 0``: an execute_result that is only a bare integer."""
+    data = output.get("data") or {}
+    return (output.get("output_type") == "execute_result" and set(data) == {"text/plain"}
+            and re.fullmatch(r"-?\d+", str(data["text/plain"]).strip()) is not None)
 
 
 # ----------------------------------------------------------------------------- index
@@ -171,24 +127,90 @@ def _tighten(json_path: Path) -> None:
         os.chmod(json_path.parent, 0o700)
 
 
+#: runs listed on index.html itself; older ones are on per-month pages (index-YYYY-MM.html)
+INDEX_RUNS = 100
+_INDEX_CSS = (
+    "body{font-family:sans-serif;margin:1em 2em} td,th{border:1px solid #d0d7de;padding:2px 8px;text-align:left;"
+    "vertical-align:top} table{border-collapse:collapse;margin:.5em 0} .runbooks-f{margin-left:.8em}"
+    " label{margin-right:.3em} td.num{text-align:right} .runbooks-filters{margin:.3em 0}")
+
+
+def _index_row(s: dict[str, Any], root: Path) -> str:
+    html_path = Path(s["_json"]).with_suffix(".html")
+    link = html_path.relative_to(root).as_posix()
+    counts = ", ".join(f"{n} {k}" for k, n in (s.get("counts") or {}).items() if isinstance(n, int))
+    duration = s.get("duration_s")
+    cells = [html.escape(str(s.get("started_utc", "?"))[:19].replace("T", " ")), html.escape(s["chapter"]),
+             html.escape(str(s.get("cluster_name") or "-")), html.escape(str(s.get("mode", "?"))),
+             badge(verdict_text(s)), html.escape(counts),
+             f"{duration:.0f} s" if isinstance(duration, (int, float)) else "?",
+             html.escape(str(s.get("exit_code", "?"))), html.escape(Path(str(s.get("params_file") or "?")).name),
+             f"<a href='{html.escape(link)}'>{html.escape(html_path.name)}</a>"]
+    return (f"<tr data-chapter='{slug(s['chapter'])}' data-verdict='{slug(s['status'])}'>"
+            + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+
+
+_RUN_HEAD = ("<tr><th>time (UTC)</th><th>chapter</th><th>cluster</th><th>mode</th><th>verdict</th><th>checks</th>"
+             "<th>duration</th><th>exit code</th><th>parameter file</th><th>report</th></tr>")
+
+
+def _filters(runs: list[dict[str, Any]]) -> tuple[str, str]:
+    """CSS-only filters by chapter and by verdict (radio buttons before the table): (inputs, css)."""
+    chapters = sorted({slug(s["chapter"]) for s in runs})
+    verdicts = [v for v in ("fail", "drift", "pass") if any(slug(s["status"]) == v for s in runs)]
+    inputs, css = [], []
+    for group, values in (("chapter", chapters), ("verdict", verdicts)):
+        radios = [f"<input type='radio' name='f-{group}' id='f-{group}-all' class='runbooks-f' checked>"
+                  f"<label for='f-{group}-all'>all</label>"]
+        for v in values:
+            radios.append(f"<input type='radio' name='f-{group}' id='f-{group}-{v}' class='runbooks-f'>"
+                          f"<label for='f-{group}-{v}'>{html.escape(v.upper() if group == 'verdict' else v)}</label>")
+            css.append(f"#f-{group}-{v}:checked ~ table.runbooks-runs tr[data-{group}]:not([data-{group}='{v}'])"
+                       "{display:none}")
+        inputs.append(f"<b>{group}</b>{''.join(radios)}<br>")
+    return "".join(inputs), "".join(css)
+
+
+def _page(title: str, body: str, css: str = "") -> str:
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{_INDEX_CSS}{css}</style></head><body>{body}</body></html>")
+
+
+def _runs_section(runs: list[dict[str, Any]], root: Path, heading: str) -> tuple[str, str]:
+    inputs, css = _filters(runs)
+    rows = "".join(_index_row(s, root) for s in runs)
+    return (f"<h2>{html.escape(heading)}</h2><div class='runbooks-filters'>{inputs}"
+            f"<table class='runbooks-runs'>{_RUN_HEAD}{rows}</table></div>"), css
+
+
 def write_index(reports_root: Path) -> Path:
-    """reports/index.html: every run, newest first: time, chapter, target, mode, status, link.
-    Earlier runs' reports are made private too (:func:`_tighten`)."""
+    """reports/index.html: the latest run per chapter and cluster on top, then the newest
+    :data:`INDEX_RUNS` runs (filter by chapter and verdict without scripts); older runs on
+    per-month pages ``index-YYYY-MM.html``. Earlier runs' reports are made private too (:func:`_tighten`)."""
     private_dir(reports_root, tighten=(reports_root / "index.html").exists())
-    rows = []
-    for s in load_summaries(reports_root):
+    runs = load_summaries(reports_root)
+    for s in runs:
         _tighten(Path(s["_json"]))
-        html_path = Path(s["_json"]).with_suffix(".html")
-        link = html_path.relative_to(reports_root).as_posix()
-        rows.append(
-            f"<tr><td>{html.escape(s.get('started_utc', '?'))}</td><td>{html.escape(s['chapter'])}</td>"
-            f"<td>{html.escape('; '.join(s.get('targets') or ['-']))}</td><td>{html.escape(s.get('mode', '?'))}</td>"
-            f"<td>{_badge(verdict_text(s), s['status'].lower())}</td><td><a href='{html.escape(link)}'>{html.escape(html_path.name)}</a></td></tr>")
-    page = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>k8s-runbooks reports</title>"
-            "<style>body{font-family:sans-serif} td,th{border:1px solid #d0d7de;padding:2px 8px;text-align:left}"
-            "table{border-collapse:collapse}</style></head><body><h1>k8s-runbooks reports</h1>"
-            f"<p>{len(rows)} runs, newest first.</p><table><tr><th>time (UTC)</th><th>chapter</th><th>target</th>"
-            "<th>mode</th><th>status</th><th>report</th></tr>" + "".join(rows) + "</table></body></html>")
+    latest: dict[tuple[str, str], dict[str, Any]] = {}
+    for s in runs:  # newest first: the first seen is the latest
+        latest.setdefault((s["chapter"], str(s.get("cluster_name") or "-")), s)
+    summary_rows = "".join(_index_row(s, reports_root) for _, s in sorted(latest.items()))
+    body = [f"<h1>k8s-runbooks reports</h1><p>{len(runs)} runs, newest first.</p>",
+            f"<h2>Latest per chapter and cluster</h2><table>{_RUN_HEAD}{summary_rows}</table>"]
+    section, css = _runs_section(runs[:INDEX_RUNS], reports_root,
+                                 f"Runs ({min(len(runs), INDEX_RUNS)} newest)")
+    body.append(section)
+    older = runs[INDEX_RUNS:]
+    months: dict[str, list[dict[str, Any]]] = {}
+    for s in older:
+        months.setdefault(str(s.get("started_utc", ""))[:7] or "unknown", []).append(s)
+    if months:
+        body.append("<h2>Older runs by month</h2><p>" + " · ".join(
+            f"<a href='index-{m}.html'>{html.escape(m)}</a> ({len(r)})" for m, r in months.items()) + "</p>")
+    for month, month_runs in months.items():
+        sec, mcss = _runs_section(month_runs, reports_root, f"Runs in {month}")
+        write_private(reports_root / f"index-{month}.html",
+                      _page(f"k8s-runbooks reports {month}", "<p><a href='index.html'>latest</a></p>" + sec, mcss))
     index = reports_root / "index.html"
-    write_private(index, page)
+    write_private(index, _page("k8s-runbooks reports", "".join(body), css))
     return index

@@ -154,7 +154,7 @@ class Run:
 
     # ------------------------------------------------------------------ results
     def check(self, check: str, host: str, status: str, detail: str = "") -> Check:
-        c = Check(check, host, status, self.redactor.redact(detail))
+        c = Check(check, host, status, self.redactor.redact(detail), step=self.recorder.step)
         self.checks.append(c)
         append_check(self.run_dir / "checks.jsonl", c)
         return c

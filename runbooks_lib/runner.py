@@ -28,6 +28,7 @@ from .chapters import mode_does
 from .evidence import STEP_FILE, load_records, utc_now
 from .execution import StopSignals, execute
 from .params import PROJECT_ROOT, Params, is_secret_path, load_params, secret_values
+from .progress import Progress
 from .redact import Redactor
 from .report import private_dir, render_html, write_index, write_private
 from .run import REPORTS_DIR_ENV, RUN_DIR_ENV, tool_versions
@@ -212,7 +213,8 @@ def _run(notebook: Path, chapter: str, params: Params, overrides: list[str], out
     os.environ.update(env)
     try:
         ex = execute(notebook, executed, parameters, ensure_kernel(), cell_timeout=cell_timeout,
-                     cwd=notebook.parent, progress=progress, stops=stops, grace=grace)
+                     cwd=notebook.parent, progress=progress, stops=stops, grace=grace,
+                     watcher=Progress(chapter, run_dir), ipc_path=work / "kernel")
     finally:
         for k, v in saved_env.items():
             if v is None:

@@ -23,6 +23,22 @@ STATUSES = ("pass", "drift", "fail", "warn", "n/a", "n/a in lab", "unreachable",
 EXIT_DRIFT = 4
 EXIT_INTERRUPTED = 130
 
+#: status colours (checks, evidence records, verdicts: keys are lowercase, see :func:`status_color`)
+COLORS = {
+    "pass": "#1a7f37", "ok": "#1a7f37", "changed": "#0969da", "warn": "#9a6700",
+    "fail": "#cf222e", "error": "#cf222e", "unreachable": "#8250df", "timeout": "#cf222e",
+    "drift": "#bc4c00", "n/a": "#6e7781", "n/a in lab": "#6e7781", "info": "#57606a", "failed": "#cf222e",
+    "missing": "#9a6700", "unavailable": "#6e7781", "differs": "#cf222e", "interrupted": "#8250df",
+}
+#: order of statuses in recap lines and tables: what needs attention first
+ATTENTION = ("unreachable", "error", "fail", "drift", "warn", "changed", "n/a", "n/a in lab", "info", "pass")
+
+
+def status_color(status: str) -> str:
+    """The colour of a check/record status or a verdict ("PASS", "FAIL (interrupted)", "DRIFT (3 ...)")."""
+    key = status.strip().lower()
+    return COLORS.get(key) or COLORS.get(key.split(" (")[0], "#57606a")
+
 
 @dataclass
 class Check:
@@ -30,6 +46,7 @@ class Check:
     host: str
     status: str
     detail: str = ""
+    step: str = ""  # the evidence recorder's step when the check was made (links a check to its evidence)
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -81,6 +98,27 @@ def exit_code_for(checks: list[Check], execution_error: str | None = None, detai
 
 def summarize(checks: list[Check]) -> dict[str, int]:
     return dict(Counter(c.status for c in checks))
+
+
+def recap(checks: list[dict[str, Any]]) -> dict[str, Counter[str]]:
+    """Per host (in order of first appearance), how many checks ended in each status."""
+    out: dict[str, Counter[str]] = {}
+    for c in checks:
+        out.setdefault(str(c["host"]), Counter())[str(c["status"])] += 1
+    return out
+
+
+#: recap words for statuses (``passed=`` and ``failed=`` as Ansible writes them; ``pass=N`` reads as a
+#: mount option's password to the redactor)
+_RECAP_WORD = {"pass": "passed", "fail": "failed", "n/a": "n/a", "n/a in lab": "n/a_in_lab"}
+
+
+def recap_line(host: str, counts: Counter[str] | dict[str, int], width: int = 0) -> str:
+    """Ansible's PLAY RECAP shape: ``lab-w1 : passed=31 drift=4 failed=0 unreachable=0 warn=1 n/a=5``
+    (passed, drift, failed and unreachable always; other statuses when present)."""
+    always = ("pass", "drift", "fail", "unreachable")
+    order = [*always, *(s for s in ATTENTION if s not in always and counts.get(s))]
+    return f"{host:<{width}} : " + " ".join(f"{_RECAP_WORD.get(s, s)}={counts.get(s, 0)}" for s in order)
 
 
 def append_check(path: Path, check: Check) -> None:

@@ -56,9 +56,10 @@ from runbooks_lib.run import Run
 run = Run.start("panel-test", {params!r}, [], {run_dir!r})
 display.header(run)
 calls = []
-box = display.panel(run, {{"say hello": lambda: calls.append((run.params.mode, list(run.params.only_hosts)))}})
-print("panel:", type(box).__name__)
-if box is not None:
+panel = display.panel(run, {{"say hello": lambda: calls.append((run.params.mode, list(run.params.only_hosts)))}})
+print("panel:", type(panel).__name__)
+if panel is not None:
+    box = panel.box
     file_pick = box.children[0]
     print("offered:", [f.rsplit("/", 1)[-1] for f in file_pick.options])
     mode, confirm, _, button = box.children[1].children[1].children

@@ -236,3 +236,31 @@ def test_worst_exit_code_of_run_all() -> None:
     assert worst_exit([4, 1, 3]) == 1
     assert worst_exit([0, 1, 143]) == 143
     assert worst_exit([]) == 0
+
+
+def test_progress_line_names_cell_step_host_and_what_the_cell_printed(tmp_path: Path) -> None:
+    import io
+
+    from runbooks_lib.progress import Progress
+
+    (tmp_path / "evidence.jsonl").write_text(json.dumps({"step": "survey", "target": "lab-w1"}) + "\n"
+                                             + json.dumps({"step": "survey", "target": "lab-w2"}) + "\n{torn")
+    (tmp_path / "current_step").write_text("survey")
+    stream = io.StringIO()
+    progress = Progress("system-init", tmp_path, stream)
+    progress.on_cell(5, 14)
+    progress.on_text("N=100: rules loaded\nN=1000: 2000 rules loaded\n")
+    progress.tick()
+    progress.tick()  # unchanged: not printed again
+    assert stream.getvalue() == "[6/14] system-init · survey · lab-w2 · 2 records · N=1000: 2000 rules loaded\n"
+
+
+def test_console_has_progress_and_no_tcp_encryption_warning(tmp_path: Path) -> None:
+    """The kernel talks over IPC: ipykernel's "running over TCP without encryption" warning (on the
+    kernel's own stderr, so captured from a child process here) is gone, and no flag silences it."""
+    proc = subprocess.run([sys.executable, "-m", "runbooks_lib.cli", "run", str(NB / "passing.ipynb"), "-p",
+                           str(LOCAL), "--out", str(tmp_path / "reports")], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "without encryption" not in proc.stderr and "TCP" not in proc.stderr, proc.stderr
+    assert re.search(r"^\[\d+/\d+\] passing · ", proc.stderr, re.M), proc.stderr
