@@ -29,10 +29,10 @@ from pathlib import Path
 
 from runbooks_lib.chapters import etcd_backup as eb
 from runbooks_lib.chapters.etcd_backup import node as n
-from runbooks_lib.chapters.etcd_backup.localetcd import LocalEtcd
 from runbooks_lib.chapters.etcd_backup.settings import Settings
 from runbooks_lib.evidence import Recorder
 from runbooks_lib.lab.etcd import EtcdGateway
+from runbooks_lib.lab.localetcd import LocalEtcd
 from runbooks_lib.run import Run
 from runbooks_lib.transport import LocalTransport, Transport
 

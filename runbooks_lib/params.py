@@ -17,7 +17,7 @@ import re
 import types
 import typing
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import (
@@ -26,18 +26,13 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationError,
+    create_model,
     field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
-from .chapters.calico_ips.settings import Settings as CalicoIpsSettings
-from .chapters.etcd_backup.settings import Settings as EtcdBackupSettings
-from .chapters.kube_proxy_modes.settings import Settings as KubeProxyModesSettings
-from .chapters.kubeadm.settings import Settings as KubeadmSettings
-from .chapters.metrics_server.settings import Settings as MetricsServerSettings
-from .chapters.openebs_storage.settings import Settings as OpenebsStorageSettings
-from .chapters.system_init.settings import Settings as SystemInitSettings
+from .chapters import CHAPTERS
 from .inventory import InventoryError, load_ansible_inventory
 from .paramcheck import RFC1123_LABEL, check_host_address, check_readable_file, cross_problems, typed_part
 from .paramfile import FileProblem, load_yaml, read_text
@@ -107,8 +102,8 @@ class KubeSettings(_Strict):
     request_timeout: float = Field(30.0, gt=0)
 
 
-class Params(_Strict):
-    """The whole parameter file."""
+class _Core(_Strict):
+    """The parameter file's fields shared by every chapter; :class:`Params` adds the chapters' sections."""
 
     cluster_name: str = Field(description="the name `confirm` must repeat for destructive steps")
     mode: Literal["plan", "apply"] = "plan"
@@ -122,13 +117,6 @@ class Params(_Strict):
     kube: KubeSettings = KubeSettings()
     secrets: dict[str, str] = Field(
         {}, description="named secrets: env:NAME or file:/path references", json_schema_extra=SECRET)
-    system_init: SystemInitSettings = SystemInitSettings()
-    kubeadm: KubeadmSettings = KubeadmSettings()
-    kube_proxy_modes: KubeProxyModesSettings = KubeProxyModesSettings()
-    calico_ips: CalicoIpsSettings = CalicoIpsSettings()
-    metrics_server: MetricsServerSettings = MetricsServerSettings()
-    openebs_storage: OpenebsStorageSettings = OpenebsStorageSettings()
-    etcd_backup: EtcdBackupSettings = EtcdBackupSettings()
 
     # set by the loader, not by the file
     _source: str = PrivateAttr("<defaults>")
@@ -153,7 +141,7 @@ class Params(_Strict):
         return v.lstrip("v")
 
     @model_validator(mode="after")
-    def _consistent(self) -> Params:
+    def _consistent(self) -> _Core:
         problems = cross_problems(self.model_dump(include=_CROSS_FIELDS))
         if problems:
             raise PydanticCustomError("params_cross", "{summary}", {
@@ -181,6 +169,18 @@ class Params(_Strict):
     def hosts_with_role(self, role: str) -> list[HostSpec]:
         return [h for h in self.selected_hosts() if role in h.roles]
 
+
+if TYPE_CHECKING:
+    class Params(_Core):
+        """The whole parameter file (a section is typed where its chapter reads it:
+        ``settings: Settings = params.etcd_backup``)."""
+
+        def __getattr__(self, section: str) -> Any: ...
+else:
+    #: the whole parameter file: the shared fields, then one section per chapter of the registry
+    #: (``chapters/<section>/settings.py``'s Settings, imported through the registry)
+    Params = create_model("Params", __base__=_Core, __module__=__name__, __doc__="The whole parameter file.",
+                          **{ch.section: (ch.settings, ch.settings()) for ch in CHAPTERS})
 
 _CROSS_FIELDS: dict[str, Any] = {
     "cluster_name": True, "mode": True, "confirm": True, "hosts": {"__all__": {"name"}}, "only_hosts": True,

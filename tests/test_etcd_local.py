@@ -24,8 +24,8 @@ from runbooks_lib.chapters.etcd_backup import node as n
 from runbooks_lib.chapters.etcd_backup import retention as r
 from runbooks_lib.chapters.etcd_backup import store
 from runbooks_lib.chapters.etcd_backup.etcdctl import save_script, save_state_dir
-from runbooks_lib.chapters.etcd_backup.localetcd import LocalEtcd, free_port
 from runbooks_lib.evidence import Recorder
+from runbooks_lib.lab.localetcd import LocalEtcd, free_port
 from runbooks_lib.transport import LocalTransport
 
 pytestmark = pytest.mark.skipif(not (shutil.which("etcd") and shutil.which("etcdctl")),

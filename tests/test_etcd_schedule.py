@@ -155,7 +155,12 @@ def test_cli_bad_cron_is_usage_error(params: Path, capsys: pytest.CaptureFixture
 
 
 def test_cli_refuses_an_unbuilt_chapter(params: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["schedule", "calico-ips", "--cron", "0 2 * * *", "-p", str(params), "--dry-run"]) == 2
+    from runbooks_lib.chapters import CHAPTERS
+
+    unbuilt = next((c.name for c in CHAPTERS if not c.built), None)
+    if unbuilt is None:
+        pytest.skip("every chapter is built")
+    assert main(["schedule", unbuilt, "--cron", "0 2 * * *", "-p", str(params), "--dry-run"]) == 2
     assert "not built" in capsys.readouterr().err
 
 

@@ -10,7 +10,7 @@ import pytest
 from kube_double.fixture import SAMPLES, make_run
 
 from runbooks_lib import kube
-from runbooks_lib.chapters.kube_proxy_modes import switch
+from runbooks_lib.chapters.kube_proxy_modes import chapter, switch
 from runbooks_lib.lab.apiserver.seed import KUBE_PROXY_CONFIG
 from runbooks_lib.run import DestructiveRefused
 
@@ -80,6 +80,7 @@ def test_apply_switches_node_by_node(kube_apply_run, api_double):
     before = proxy_pods(double)
     plan = switch.plan_switch(switch.read_state(kc), "nftables")
     res = switch.apply_switch(kube_apply_run, kc, plan, gate=switch.clusterip_gate, pod_timeout=20)
+    chapter.record_switch(kube_apply_run, res)  # chapter.py records the outcomes the switch returns
     assert res.failed_node is None and not res.rolled_back and res.switched == ["w1", "w2", "cp1"]
     cm = double.object("ConfigMap", "kube-proxy", "kube-system")
     assert switch.parse_mode(cm["data"]["config.conf"]) == ("nftables", "nftables")
@@ -102,6 +103,7 @@ def test_failed_health_gate_rolls_back(kube_apply_run, api_double):
     plan = switch.plan_switch(switch.read_state(kc), "ipvs")
     before = proxy_pods(double)
     res = switch.apply_switch(kube_apply_run, kc, plan, gate=switch.clusterip_gate, pod_timeout=20, gate_timeout=1)
+    chapter.record_switch(kube_apply_run, res)
     assert res.failed_node == "w2" and res.rolled_back and res.switched == ["w1", "w2"]
     cm = double.object("ConfigMap", "kube-proxy", "kube-system")
     assert cm["data"]["config.conf"] == KUBE_PROXY_CONFIG  # the old text, byte for byte

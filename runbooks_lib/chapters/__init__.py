@@ -1,11 +1,35 @@
-"""The chapter registry: stable names, numbers, notebooks, one-line descriptions."""
+"""The chapter registry: stable names, numbers, notebooks, one-line descriptions, parameter sections.
+
+Each chapter's parameter section is the ``Settings`` model of ``chapters/<section>/settings.py``,
+imported when first asked for (:attr:`Chapter.settings`); the parameter schema is built from this list,
+so a new chapter is one entry here and one ``settings.py``.
+"""
 
 from __future__ import annotations
 
+import importlib
+import sys
+import sysconfig
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-NOTEBOOKS = Path(__file__).resolve().parent.parent.parent / "notebooks"
+from pydantic import BaseModel
+
+
+def _notebooks() -> Path:
+    """A checkout's notebooks/ (beside pyproject.toml), else the copy an installed wheel put under
+    ``<prefix>/share/k8s-runbooks/notebooks`` (pyproject's data-files)."""
+    checkout = Path(__file__).resolve().parent.parent.parent
+    if (checkout / "pyproject.toml").is_file() and (checkout / "notebooks").is_dir():
+        return checkout / "notebooks"
+    shared = [Path(sysconfig.get_path("data")), Path(sys.prefix)]
+    return next((d for d in (p / "share" / "k8s-runbooks" / "notebooks" for p in shared) if d.is_dir()),
+                shared[0] / "share" / "k8s-runbooks" / "notebooks")
+
+
+NOTEBOOKS = _notebooks()
 
 
 @dataclass(frozen=True)
@@ -17,6 +41,18 @@ class Chapter:
     plan_does: str = "reads state and shows what apply would change; changes nothing"
     #: what apply does, and which of it needs confirm=<cluster name>
     apply_does: str = ""
+
+    @property
+    def section(self) -> str:
+        """The parameter file's section and the package under ``chapters/`` ("etcd_backup")."""
+        return self.name.replace("-", "_")
+
+    @property
+    def settings(self) -> type[BaseModel]:
+        """The chapter's parameter section model, ``chapters/<section>/settings.py``'s ``Settings``."""
+        module = importlib.import_module(f"{__name__}.{self.section}.settings")
+        model: type[BaseModel] = module.Settings
+        return model
 
     @property
     def notebook(self) -> Path:
@@ -49,7 +85,13 @@ CHAPTERS = [
             apply_does="runs the dataplane benchmark in throwaway network namespaces on the benchmark host "
             "(kube_proxy_modes.bench_host, or the lab's first node; elsewhere not run until named); "
             "with confirm: switches kube-proxy's mode (restarts kube-proxy) behind a health gate"),
-    Chapter(4, "calico-ips", "Calico install check, fixed pod IPs, floating IPs"),
+    Chapter(4, "calico-ips", "Calico install check, fixed pod IPs, floating IPs, network verification",
+            plan_does="reads the Calico install, IPPools, FelixConfiguration and the CNI conflist on every node "
+            "over SSH; judges fixed and floating IP requests (refusals before any request); dry-runs the objects; "
+            "changes nothing",
+            apply_does="installs from the operator's calico.yaml and applies the annotated fixed/floating IP "
+            "workloads; runs the net-tools probes (deleted after); with confirm: enables floating IPs, restarting "
+            "calico-node node by node behind a gate"),
     Chapter(5, "metrics-server", "deploy/verify metrics-server, metrics API, kubectl top, HPA readiness",
             plan_does="reads versions, arguments, both TLS legs (kubelet certificates over SSH, CSRs, APIService, "
             "aggregation flags) and the Metrics API; dry-runs the manifest's objects; changes nothing",
@@ -81,3 +123,19 @@ def mode_does(name: str, mode: str) -> str:
         return find(name).does(mode)
     except KeyError:
         return ""
+
+
+def lazy_exports(package: str, exports: dict[str, str]) -> Callable[[str], Any]:
+    """A chapter package's module ``__getattr__``: ``exports`` (name -> submodule) imported on first use,
+    and any submodule by its name, so that reading the parameter schema (which imports the package's
+    ``settings``) loads none of the chapter's steps."""
+    def getattr_(name: str) -> Any:
+        module = f"{package}.{exports.get(name, name)}"
+        try:
+            found = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            raise AttributeError(f"module {package!r} has no attribute {name!r}") from None
+        return getattr(found, name) if name in exports else found
+    return getattr_

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from . import remote
+
 
 @dataclass(frozen=True)
 class Client:
@@ -167,26 +169,8 @@ class VerifyOutput:
         return self.has_integrity_hash and self.body_sha256 == self.trailer and len(self.trailer) == 64
 
 
-# One read for both digests: the body (size - 32 bytes) is a multiple of 64 bytes, so SHA-256's state
-# after it is shared by sha256(body) (etcd's integrity hash) and sha256(file) (body + trailer).
-_ONE_PASS = """import hashlib, os, sys
-fd = os.open(sys.argv[1], os.O_RDONLY)
-left = max(os.fstat(fd).st_size - 32, 0)
-h, buf = hashlib.sha256(), bytearray(1 << 17)
-view = memoryview(buf)
-while left:
-    n = os.readv(fd, [view[:min(left, len(buf))]])
-    if n <= 0:
-        break
-    h.update(view[:n])
-    left -= n
-trailer = os.read(fd, 64)
-whole = h.copy()
-whole.update(trailer)
-for name, value in (("sha", whole.hexdigest()), ("body", h.hexdigest()), ("trailer", trailer.hex())):
-    with open(os.path.join(sys.argv[2], name), "w") as out:
-        out.write(value)
-"""
+# Programs run on the node by its own python3 (remote/*.py: real, linted, type-checked files).
+_ONE_PASS = remote.source("digest")
 
 
 # The node's own python3 (not a user's pyenv/virtualenv shim on PATH, which costs ~0.1 s to start).
@@ -263,113 +247,7 @@ class StreamHash:
         return f"{self.size}:{self.inode}:{self.dev}:{self.mtime_ns // 10**9}.{self.mtime_ns % 10**9:09d}"
 
 
-# Follows NAME.part while etcdctl (clientv3 Save: open O_TRUNC, io.Copy, fsync, close, rename to NAME)
-# writes it sequentially; keeps the same descriptor across the rename; finishes at EOF once etcdctl
-# has exited 0 (rc file written by the shell). The last 32 bytes are held back from the body digest,
-# so sha256(body) (etcd's integrity hash) and sha256(file) come from one read. The stream is complete
-# when the held-back bytes equal sha256 of the body (etcd's trailer): etcdctl then still fsyncs
-# (~0.17 s for 120 MB on the bench machine), and the checks (argv[4]: {"status": argv, "count": argv},
-# NAME replaced by /dev/fd/N, this very inode) run meanwhile. fd 3 is the command's own stdout (the
-# SSH channel): when its reader is gone (poll: POLLERR/POLLHUP) the runner has dropped the channel,
-# and the hasher gives up so the shell can stop etcdctl and remove NAME.part. Exit codes: 3 etcdctl
-# failed, 4 deadline, 5 the file on disk is not what was hashed, 6 the channel closed.
-_FOLLOW = """import hashlib, json, os, select, subprocess, sys, time
-path, rcfile, end = sys.argv[1], sys.argv[2], time.monotonic() + float(sys.argv[3])
-checks = json.loads(sys.argv[4]) if len(sys.argv) > 4 else {}
-watch = select.poll()
-try:
-    os.fstat(3)
-    watch.register(3, 0)
-except OSError:
-    pass
-def channel_gone():
-    return any(ev & (select.POLLERR | select.POLLHUP) for _, ev in watch.poll(0))
-def rc():
-    try:
-        with open(rcfile) as fh:
-            return int(fh.read().strip() or 1)
-    except FileNotFoundError:
-        return None
-def give_up(code, why):
-    sys.stderr.write(why + "\\n")
-    sys.exit(code)
-fd = None
-while fd is None:
-    for p in (path + ".part", path):
-        try:
-            fd = os.open(p, os.O_RDONLY)
-            break
-        except FileNotFoundError:
-            continue
-    if fd is None:
-        r = rc()
-        if r is not None:
-            give_up(3, "etcdctl exited %d before the file appeared" % r)
-        if time.monotonic() > end:
-            give_up(4, "no snapshot file before the deadline")
-        if channel_gone():
-            give_up(6, "the runner's channel closed")
-        time.sleep(0.005)
-started, when = {}, ""
-def start_checks(moment):
-    global when
-    when = moment
-    for name, argv in checks.items():
-        argv = ["/dev/fd/%d" % fd if a == path else a for a in argv]
-        started[name] = subprocess.Popen(argv, stdout=subprocess.PIPE, pass_fds=(fd,), text=True,
-                                         stderr=subprocess.STDOUT if name == "status" else subprocess.DEVNULL)
-h, n, done = hashlib.sha256(), 0, False
-buf = bytearray(32 + (1 << 20))  # one buffer: a fresh 1 MB object per read costs more in page faults than sha256
-view, held = memoryview(buf), 0  # buf[:held]: the last bytes read, not yet in the body digest
-while True:
-    got = os.readv(fd, [view[held:]])
-    if got:
-        n += got
-        end_ = held + got
-        cut = max(end_ - 32, 0)
-        h.update(view[:cut])
-        buf[:end_ - cut] = bytes(view[cut:end_])
-        held = end_ - cut
-        if checks and not started and n % 512 == 32 and h.copy().digest() == bytes(view[:held]):
-            start_checks("while etcdctl fsyncs")
-        continue
-    if done:
-        break
-    r = rc()
-    if r is not None:
-        if r != 0:
-            give_up(3, "etcdctl exited %d" % r)
-        done = True  # etcdctl closed and renamed the file: drain to EOF once more
-        continue
-    if os.fstat(fd).st_size < n:
-        give_up(5, "file shrank while hashing")
-    if time.monotonic() > end:
-        give_up(4, "etcdctl still writing at the deadline")
-    if channel_gone():
-        give_up(6, "the runner's channel closed")
-    time.sleep(0.005)
-fst, st = os.fstat(fd), os.stat(path)
-if (fst.st_ino, fst.st_dev) != (st.st_ino, st.st_dev) or not fst.st_size == st.st_size == n:
-    give_up(5, "hashed %d bytes of inode %d, file on disk: %d bytes, inode %d" % (n, fst.st_ino, st.st_size, st.st_ino))
-tail = bytes(view[:held])
-whole = h.copy()
-whole.update(tail)
-doc = {"size": n, "inode": st.st_ino, "dev": st.st_dev, "mtime_ns": st.st_mtime_ns, "sha256": whole.hexdigest(),
-       "body_sha256": h.hexdigest(), "trailer": tail.hex()}
-if checks and not started:
-    start_checks("after the save")
-if started:
-    doc["inline"] = {"when": when}
-    for name, proc in started.items():
-        try:
-            out, _ = proc.communicate(timeout=max(1.0, end - time.monotonic()))
-            doc["inline"][name], doc["inline"][name + "_rc"] = out, proc.returncode
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
-            doc["inline"][name], doc["inline"][name + "_rc"] = "timed out", -1
-print(json.dumps(doc))
-"""
+_FOLLOW = remote.source("follow_save")  # hashes the snapshot while etcdctl writes it
 
 STREAM_MARK = "runbooks-stream-hash="
 STREAM_ERR = "runbooks-stream-hash-error="

@@ -10,19 +10,35 @@ they are not imported here (Part A stays light):
 
 from __future__ import annotations
 
-from .benchmark import (
-    BenchmarkResult,
-    cleanup,
-    leftovers,
-    mode_checks,
-    print_progress,
-    run_benchmark,
-    shape_findings,
-)
-from .recommend import Recommendation, recommend
-from .reference import reference_frame
+from typing import TYPE_CHECKING
 
-__all__ = [
-    "BenchmarkResult", "Recommendation", "cleanup", "leftovers", "mode_checks", "print_progress", "recommend",
-    "reference_frame", "run_benchmark", "shape_findings",
-]
+from .. import lazy_exports
+
+if TYPE_CHECKING:  # the names, typed; at run time imported on first use (below)
+    from .benchmark import (
+        BenchmarkResult,
+        cleanup,
+        leftovers,
+        mode_checks,
+        print_progress,
+        run_benchmark,
+        shape_findings,
+    )
+    from .recommend import Recommendation, recommend
+    from .reference import reference_frame
+
+_EXPORTS = {
+    "BenchmarkResult": "benchmark",
+    "cleanup": "benchmark",
+    "leftovers": "benchmark",
+    "mode_checks": "benchmark",
+    "print_progress": "benchmark",
+    "run_benchmark": "benchmark",
+    "shape_findings": "benchmark",
+    "Recommendation": "recommend",
+    "recommend": "recommend",
+    "reference_frame": "reference",
+}
+__all__ = ["BenchmarkResult", "cleanup", "leftovers", "mode_checks", "print_progress", "run_benchmark", "shape_findings", "Recommendation", "recommend", "reference_frame"]
+
+__getattr__ = lazy_exports(__name__, _EXPORTS)

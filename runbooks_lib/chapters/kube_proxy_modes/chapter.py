@@ -22,8 +22,8 @@ from ... import kube
 from ...facts import lab as labfacts
 from ...kube import KubeClient, KubeError
 from ...transport import CommandFailed, LocalTransport, TargetUnreachable, Transport
-from ..system_init import lab_known_hosts
 from ..system_init.labproof import missing_proof
+from ..system_init.steps import lab_known_hosts
 from . import benchmark, switch
 from .facts import parse_kernel_version
 from .recommend import Recommendation, recommend
@@ -384,10 +384,20 @@ def apply(run: Any, cluster: Cluster, p: switch.SwitchPlan | None, settings: Set
         return None
     gate = switch.default_gate if settings.gate == "full" else switch.clusterip_gate
     result: switch.SwitchResult | None = None
+    if p.blocked:
+        run.check("kube-proxy switch prerequisites", CLUSTER, "fail",
+                  "; ".join(f"{b.node}: {b.check}: {b.detail}" for b in p.blocked))
     with guarded(run, "kube-proxy switch apply", CLUSTER):
         result = switch.apply_switch(run, cluster.kc, p, gate=gate, pod_timeout=settings.pod_timeout_s,
                                      probe_image=settings.probe_image)
+    record_switch(run, result)
     return result
+
+
+def record_switch(run: Any, result: switch.SwitchResult | None) -> None:
+    """One check per outcome of a switch (per node switched or failed, the rollback, the mode)."""
+    for check, target, status, detail in result.outcomes if result else []:
+        run.check(check, target, status, detail)
 
 
 def verify(run: Any, cluster: Cluster, p: switch.SwitchPlan, result: switch.SwitchResult | None,

@@ -338,6 +338,8 @@ class SwitchResult:
     failed_node: str | None
     rolled_back: bool
     steps: list[Step]
+    #: (check, target, status, detail) for :func:`.chapter.apply` to record, in the order they happened
+    outcomes: list[tuple[str, str, str, str]] = field(default_factory=list)
 
     def frame(self) -> Any:
         import pandas as pd
@@ -388,11 +390,10 @@ def apply_switch(run: Any, kc: KubeClient, plan: SwitchPlan, *, gate: Gate = def
     steps: list[Step] = []
     if plan.no_change:
         run.recorder.note(f"no change: kube-proxy already runs in {plan.to_mode} mode")
-        run.check("kube-proxy mode", "cluster", "pass", f"no change: already {plan.to_mode}")
-        return SwitchResult(plan.from_mode, plan.to_mode, [], None, False, steps)
+        return SwitchResult(plan.from_mode, plan.to_mode, [], None, False, steps,
+                            [("kube-proxy mode", "cluster", "pass", f"no change: already {plan.to_mode}")])
     if plan.blocked:
         detail = "; ".join(f"{p.node}: {p.check}: {p.detail}" for p in plan.blocked)
-        run.check("kube-proxy switch prerequisites", "cluster", "fail", detail)
         raise KubeError(f"switch to {plan.to_mode} blocked by prerequisites: {detail}")
     nodes = {n.name: n for n in kc.nodes()}
     run_id = run_id_of(run)
@@ -439,23 +440,23 @@ def apply_switch(run: Any, kc: KubeClient, plan: SwitchPlan, *, gate: Gate = def
                     return gate_result.ok, gate_result.detail
                 ok = step(name, "health gate", run_gate)
             if ok:
-                run.check(f"kube-proxy {plan.to_mode} on node", name, "changed", gate_result.detail)
+                result.outcomes.append((f"kube-proxy {plan.to_mode} on node", name, "changed", gate_result.detail))
                 continue
             result.failed_node = name
-            run.check(f"kube-proxy {plan.to_mode} on node", name, "fail", steps[-1].detail)
-            _rollback(run, kc, plan, result, step, pod_timeout)
+            result.outcomes.append((f"kube-proxy {plan.to_mode} on node", name, "fail", steps[-1].detail))
+            _rollback(kc, plan, result, step, pod_timeout)
             break
     finally:
         if probes:
             kc.delete_by_run_label(run_id, kinds=["Pod"], namespace=probe_namespace)
     if result.failed_node is None:
-        run.check("kube-proxy mode", "cluster", "changed", f"{plan.from_mode} -> {plan.to_mode} on "
-                                                           f"{len(result.switched)} node(s)")
+        result.outcomes.append(("kube-proxy mode", "cluster", "changed", f"{plan.from_mode} -> {plan.to_mode} on "
+                                f"{len(result.switched)} node(s)"))
         run.recorder.note(WARNINGS[1])
     return result
 
 
-def _rollback(run: Any, kc: KubeClient, plan: SwitchPlan, result: SwitchResult,
+def _rollback(kc: KubeClient, plan: SwitchPlan, result: SwitchResult,
               step: Callable[[str, str, Callable[[], tuple[bool, str]]], bool], pod_timeout: float) -> None:
     """ConfigMap back to the old text; restart kube-proxy again on every node already switched."""
     result.rolled_back = True
@@ -465,11 +466,12 @@ def _rollback(run: Any, kc: KubeClient, plan: SwitchPlan, result: SwitchResult,
         return True, f"config.conf restored (mode {plan.from_mode})"
 
     ok = step("cluster", f"rollback ConfigMap to {plan.from_mode}", restore)
-    run.check("kube-proxy rollback: ConfigMap", "cluster", "changed" if ok else "error", steps_detail(result))
+    result.outcomes.append(("kube-proxy rollback: ConfigMap", "cluster", "changed" if ok else "error",
+                            steps_detail(result)))
     for name in result.switched:
         ok = step(name, "rollback restart kube-proxy", _restarter(kc, name, pod_timeout))
-        run.check(f"kube-proxy rollback to {plan.from_mode}", name, "changed" if ok else "error",
-                  result.steps[-1].detail)
+        result.outcomes.append((f"kube-proxy rollback to {plan.from_mode}", name, "changed" if ok else "error",
+                                result.steps[-1].detail))
 
 
 def steps_detail(result: SwitchResult) -> str:

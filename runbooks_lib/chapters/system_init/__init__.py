@@ -11,253 +11,27 @@ A host gets the lab relaxations only when its facts prove it is a lab node (``la
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from ...changes import Change
-from ...changes import apply as apply_change
-from ...transport.base import CommandResult, Transport
-from . import drift, labproof
-from .checks import CHECKS, Desired, Finding, Node, desired_from, pending_changes, uniqueness
-from .gather import NodeFacts, gather
+from .. import lazy_exports
 
-if TYPE_CHECKING:  # pragma: no cover
-    import pandas as pd
+if TYPE_CHECKING:  # the names, typed; at run time imported on first use (below)
+    from .chapter import apply, plan, record
+    from .steps import Applied, NodeResult, Result, applied_text, changes_text, context, converge, survey
 
-    from ...run import Run
+_EXPORTS = {
+    "apply": "chapter",
+    "plan": "chapter",
+    "record": "chapter",
+    "Applied": "steps",
+    "NodeResult": "steps",
+    "Result": "steps",
+    "applied_text": "steps",
+    "changes_text": "steps",
+    "context": "steps",
+    "converge": "steps",
+    "survey": "steps",
+}
+__all__ = ["apply", "plan", "record", "Applied", "NodeResult", "Result", "applied_text", "changes_text", "context", "converge", "survey"]
 
-MAX_ROUNDS = 3
-
-
-@dataclass
-class Applied:
-    change: Change
-    results: list[CommandResult]
-
-    @property
-    def ok(self) -> bool:
-        return all(r.ok for r in self.results)
-
-
-@dataclass
-class NodeResult:
-    host: str
-    facts: NodeFacts | None = None
-    findings: list[Finding] = field(default_factory=list)
-    error: str | None = None
-    unreachable: bool = False
-    applied: list[Applied] = field(default_factory=list)
-    rounds: int = 0
-    lab: bool = False                       # proven a lab node (flagged lab and its facts agree)
-    withheld: set[str] = field(default_factory=set)  # destructive changes left for lack of confirm
-
-    @property
-    def planned(self) -> list[Change]:
-        return pending_changes(self.findings)
-
-
-@dataclass
-class Result:
-    mode: str
-    nodes: dict[str, NodeResult]
-    wall_s: float
-    desired: Desired
-
-    def findings_frame(self) -> pd.DataFrame:
-        import pandas as pd
-
-        rows = [{"check": fd.check, "host": h, "status": fd.status, "detail": fd.detail}
-                for h, nr in self.nodes.items() for fd in nr.findings]
-        for h, nr in self.nodes.items():
-            if nr.error:
-                rows.append({"check": "gather", "host": h, "status": "unreachable" if nr.unreachable else "error",
-                             "detail": nr.error})
-        return pd.DataFrame(rows, columns=["check", "host", "status", "detail"])
-
-    def matrix(self) -> pd.DataFrame:
-        """checks x nodes -> status."""
-        import pandas as pd
-
-        data: dict[str, dict[str, str]] = {}
-        for h, nr in self.nodes.items():
-            col = {fd.check: fd.status for fd in nr.findings}
-            if nr.error:
-                col = {c: ("unreachable" if nr.unreachable else "error") for c in CHECKS}
-            data[h] = col
-        return pd.DataFrame(data, index=list(CHECKS)).fillna("")
-
-    def status(self, check: str, host: str) -> str:
-        return next((fd.status for fd in self.nodes[host].findings if fd.check == check), "")
-
-    def non_compliant(self) -> list[tuple[str, str]]:
-        """(check, host) pairs whose status fails the run."""
-        return [(fd.check, h) for h, nr in self.nodes.items() for fd in nr.findings
-                if fd.status in ("fail", "error")]
-
-    def drifting(self) -> list[tuple[str, str]]:
-        """(check, host) pairs apply would change (or left for confirm)."""
-        return [(fd.check, h) for h, nr in self.nodes.items() for fd in nr.findings if fd.status == "drift"]
-
-
-def context(run: Run) -> tuple[Desired, dict[str, Node]]:
-    p = run.params
-    nodes = {h.name: Node(h.name, h.address, list(h.roles), h.lab) for h in p.selected_hosts()}
-    return desired_from(p), nodes
-
-
-def lab_known_hosts(name: str) -> str | None:
-    """The known_hosts `runbooks lab up` wrote for lab ``name`` on this machine (None: no such lab)."""
-    from ...lab.lab import state_dir
-
-    path = state_dir(name) / "known_hosts"
-    return path.read_text(encoding="utf-8") if path.is_file() else None
-
-
-def _assess(t: Transport, node: Node, d: Desired) -> NodeResult:
-    """Read one node; evaluate it as a lab node only when its facts prove one."""
-    facts = gather(t, d.tools, d.sysctl_keys())
-    proven, lab_fd = labproof.prove(node, facts.lab, facts.hostname, lab_known_hosts)
-    findings = drift.plan_findings(facts, proven, d)
-    findings.insert(1, lab_fd)
-    return NodeResult(t.name, facts, findings, lab=proven.lab)
-
-
-def _survey_node(t: Transport, node: Node, d: Desired, confirmed: bool) -> NodeResult:
-    nr = _assess(t, node, d)
-    drift.mark_confirm(nr.findings, d.cluster_name, confirmed)
-    return nr
-
-
-def _converge_node(t: Transport, node: Node, d: Desired, confirmed: bool) -> NodeResult:
-    """Apply what differs (destructive changes only when confirmed), re-read, repeat while something
-    applicable remains; then what still differs fails, and what waits for confirm stays drift."""
-    nr = _assess(t, node, d)
-    tried: set[str] = set()
-    applied, rounds = nr.applied, 0
-    for rnd in range(1, MAX_ROUNDS + 1):
-        todo = [c for c in nr.planned if _key(c) not in tried and (confirmed or not c.destructive)]
-        if not todo:
-            break
-        rounds = rnd
-        for change in todo:
-            tried.add(_key(change))
-            t.recorder.note(f"{t.name}: apply [{change.check}] {change.summary}")
-            applied.append(Applied(change, apply_change(t, change)))
-        nr = _assess(t, node, d)
-    nr.applied, nr.rounds = applied, rounds
-    nr.withheld = set() if confirmed else drift.waiting(nr.findings)
-    for check in sorted(nr.withheld):
-        t.recorder.note(f"{t.name}: not applied [{check}]: destructive, needs confirm={d.cluster_name}")
-    drift.settle(nr.findings, nr.withheld, d.cluster_name)
-    return nr
-
-
-def _key(c: Change) -> str:
-    return f"{c.check}|{c.path}|{c.content}|{'&&'.join(c.commands)}"
-
-
-def _run_fleet(run: Run, fn: Any, nodes: dict[str, Node], d: Desired, mode: str) -> Result:
-    t0 = time.monotonic()
-    fleet = run.fleet()
-    timeout = run.params.ssh.command_timeout * (MAX_ROUNDS * 4 if mode == "apply" else 2) + 60
-    confirmed = run.params.confirmed
-    outcomes = fleet.map(lambda t: fn(t, nodes[t.name], d, confirmed), timeout=timeout)
-    results: dict[str, NodeResult] = {}
-    for h, oc in outcomes.items():
-        if oc.ok and oc.value is not None:
-            results[h] = oc.value
-        else:
-            results[h] = NodeResult(h, error=oc.error, unreachable=oc.unreachable)
-    facts = {h: nr.facts for h, nr in results.items() if nr.facts is not None}
-    proven = {h: replace(nodes[h], lab=results[h].lab) for h in facts}
-    for h, extra in uniqueness(facts, proven).items():
-        fs = results[h].findings
-        pos = next((i for i, fd in enumerate(fs) if fd.check == "host.systemd"), len(fs))
-        fs[pos:pos] = extra
-    return Result(mode, results, time.monotonic() - t0, d)
-
-
-def survey(run: Run) -> Result:
-    """Read every node and evaluate every check (read-only; nothing recorded as checks)."""
-    d, nodes = context(run)
-    with run.recorder.in_step("survey"):
-        return _run_fleet(run, _survey_node, nodes, d, "plan")
-
-
-def converge(run: Run) -> Result:
-    """apply mode: change what differs on every node, then re-read (the Result is the re-read state)."""
-    if run.params.mode != "apply":
-        raise PermissionError("system-init changes nodes only with mode=apply (this run is plan mode)")
-    d, nodes = context(run)
-    with run.recorder.in_step("apply"):
-        return _run_fleet(run, _converge_node, nodes, d, "apply")
-
-
-def record(run: Run, result: Result) -> None:
-    """One run.check per check x node (the verdict), plus one "changes" check per node in apply mode;
-    figures ``system_init`` and ``na_in_lab`` (how many checks are "n/a in lab", on which proven lab nodes)."""
-    for h, nr in result.nodes.items():
-        if nr.error:
-            run.check("system-init", h, "unreachable" if nr.unreachable else "error", nr.error)
-            continue
-        for fd in nr.findings:
-            run.check(fd.check, h, fd.status, fd.detail)
-        if result.mode == "apply":
-            if nr.applied:
-                failed = [a for a in nr.applied if not a.ok]
-                detail = f"{len(nr.applied)} change(s) in {nr.rounds} round(s): " + "; ".join(
-                    f"{a.change.check}{' (a command failed)' if not a.ok else ''}" for a in nr.applied)
-                run.check("changes", h, "changed", detail + (f" — {len(failed)} with failed commands"
-                                                              if failed else ""))
-            else:
-                run.check("changes", h, "info", "no changes")
-            if nr.withheld:
-                run.check("changes", h, "drift", f"not applied, destructive: {', '.join(sorted(nr.withheld))} "
-                          f"(needs confirm={result.desired.cluster_name})")
-    run.figure("system_init", {
-        "mode": result.mode, "wall_s": round(result.wall_s, 2), "nodes": len(result.nodes),
-        "non_compliant": len(result.non_compliant()), "drift": len(result.drifting()),
-        "changes": {h: len(nr.applied) for h, nr in result.nodes.items()},
-        "needs_confirm": {h: sorted(nr.withheld) for h, nr in result.nodes.items() if nr.withheld},
-    })
-    na = [(fd.check, h) for h, nr in result.nodes.items() for fd in nr.findings if fd.status == "n/a in lab"]
-    run.figure("na_in_lab", {"checks": len(na), "hosts": sorted({h for _, h in na}),
-                             "lab_nodes": sorted(h for h, nr in result.nodes.items() if nr.lab)})
-
-
-def plan(run: Run) -> Result:
-    """Survey and record the verdict (plan mode: pending changes are drift; only what apply cannot fix fails)."""
-    result = survey(run)
-    if run.params.mode == "plan":
-        record(run, result)
-    return result
-
-
-def apply(run: Run) -> Result:
-    """Converge and record the re-verified verdict."""
-    result = converge(run)
-    record(run, result)
-    return result
-
-
-def changes_text(nr: NodeResult) -> str:
-    """The exact planned changes for one node (diffs and commands), or "no changes"."""
-    planned = nr.planned
-    if nr.error:
-        return f"{nr.host}: {nr.error}"
-    if not planned:
-        return f"{nr.host}: no changes"
-    return f"{nr.host}: {len(planned)} change(s)\n\n" + "\n\n".join(c.describe() for c in planned)
-
-
-def applied_text(nr: NodeResult) -> str:
-    if not nr.applied:
-        return f"{nr.host}: no changes"
-    lines = [f"{nr.host}: {len(nr.applied)} change(s) applied in {nr.rounds} round(s)"]
-    for a in nr.applied:
-        lines.append(f"  [{a.change.check}] {a.change.summary}: {'ok' if a.ok else 'FAILED'}")
-        for r in a.results:
-            if not r.ok:
-                lines.append(f"    $ {r.command} -> exit {r.exit_code}: {(r.stderr or r.stdout).strip()[-300:]}")
-    return "\n".join(lines)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -12,8 +12,8 @@ from ...changes import modules as modules_c
 from ...changes import sysctl as sysctl_c
 from ...facts.modules import K8S_FILE
 from ...redact import default_redactor
-from . import Result, applied_text, changes_text
 from .checks import BRIDGE_KEYS, Desired
+from .steps import Result, applied_text, changes_text
 
 
 def matrix_html(result: Result) -> str:

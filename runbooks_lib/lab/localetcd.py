@@ -12,7 +12,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from .settings import Settings
+from ..chapters.etcd_backup.settings import Settings
 
 
 def free_port() -> int:
@@ -38,7 +38,7 @@ class LocalEtcd:
         return str(self.pki / "etcd" / name)
 
     def start(self, timeout: float = 30.0, extra: list[str] | None = None) -> LocalEtcd:
-        from ...lab import certs
+        from . import certs
 
         if not self.pki.exists():
             certs.write_pki(certs.etcd_pki("localhost", "127.0.0.1"), self.pki)
