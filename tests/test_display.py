@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import nbformat
+import pandas as pd
 import pytest
 from nbclient import NotebookClient
 
@@ -109,3 +110,38 @@ def test_panel_is_nothing_headless(tmp_path, fixtures) -> None:  # type: ignore[
     src = PANEL.format(params=str(fixtures / "params" / "local.yaml"), run_dir=str(tmp_path))
     text = "".join(o.get("text", "") for o in _run_panel(src, {}))
     assert "panel: NoneType" in text, text
+
+
+ONCE = """
+from runbooks_lib import display
+from runbooks_lib.run import Run
+run = Run.start("panel-test", {params!r}, [], {run_dir!r})
+display.panel(run, {{"say hello": lambda: None}})
+"""
+
+
+@pytest.mark.slow
+def test_panel_as_a_cells_last_expression_is_shown_once(tmp_path, fixtures) -> None:  # type: ignore[no-untyped-def]
+    src = ONCE.format(params=str(fixtures / "params" / "local.yaml"), run_dir=str(tmp_path))
+    outputs = _run_panel(src, {"JPY_SESSION_NAME": "x.ipynb"})
+    views = [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    assert len(views) == 1, outputs  # before: shown by panel() and again as the cell's value
+    assert not any(o.get("output_type") == "execute_result" for o in outputs)
+
+
+def test_panel_errors_are_one_line_and_values_tables() -> None:
+    from dataclasses import dataclass
+
+    from runbooks_lib import display
+
+    exc = RuntimeError("etcd not found on cp1\n  Traceback-like detail\n  more")
+    assert display.one_line(exc) == "RuntimeError: etcd not found on cp1"
+
+    @dataclass
+    class Target:
+        node: str
+        client_tls: bool
+
+    html = display.styled(pd.DataFrame({"setting": ["node", "client_tls"], "value": ["cp1", True]}), "-")
+    assert ">cp1<" in html and ">yes<" in html and "Target(" not in html
+    assert display.cell_text(Target("cp1", True)) == "node: cp1; client_tls: yes"
