@@ -166,6 +166,8 @@ class Admission:
                 raise invalid(rt.kind, name, [("FieldValueInvalid", "metadata.name", why)], rt.group)
             if rt.kind == "Namespace" and rt.group == "":
                 new["status"] = {"phase": "Active"}
+            if rt.kind == "PersistentVolumeClaim" and rt.group == "":
+                new["status"] = {"phase": "Pending"}  # the default a stored claim is read back with
             if rt.kind == "Pod" and rt.group == "":
                 new["status"] = {"phase": "Pending", "qosClass": qos_class(new)}
             if rt.kind == "CustomResourceDefinition":

@@ -50,6 +50,7 @@ class ClusterControllers:
     store: Any
     admission: Any
     _crd_types: dict[str, ResourceType]
+    _unbound_seen: set[str]
     _put: Callable[..., Obj]
     event: Callable[..., None]
 
@@ -141,7 +142,9 @@ class ClusterControllers:
              "lastTransitionTime": now_rfc3339()}]}}, "kube-apiserver")
 
     def _pvc(self, pvc: Obj) -> None:
-        if (pvc.get("status") or {}).get("phase") is None:
+        uid = pvc["metadata"]["uid"]
+        if uid not in self._unbound_seen:
+            self._unbound_seen.add(uid)
             self._put({**pvc, "status": {"phase": "Pending"}}, "persistentvolume-controller")
             self.event(pvc, "FailedBinding", "no persistent volumes available for this claim and no "
                                              "storage class is set", "Warning", "persistentvolume-controller")

@@ -71,6 +71,7 @@ class ApiDouble(Controllers, ExecRunner):
         self.admission = Admission(self.store, self.version)
         self.store.admit = self.admission
         self._crd_types: dict[str, ResourceType] = {}
+        self._unbound_seen: set[str] = set()
         self.viewer_token = secrets.token_urlsafe(24)
         self.pki: Pki | None = make_pki(ADMIN_USER) if self.tls else None
         self._forbid = {tuple(f.split(":", 1)) for f in self.forbid}
