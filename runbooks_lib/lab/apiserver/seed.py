@@ -157,7 +157,8 @@ def daemonset(name: str, app: str, image: str, containers_extra: Obj, volumes: l
     }
 
 
-def deployment(name: str, app: str, image: str, replicas: int, ports: list[Obj]) -> Obj:
+def deployment(name: str, app: str, image: str, replicas: int, ports: list[Obj],
+               tolerations: list[Obj] | None = None) -> Obj:
     return {
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": name, "namespace": "kube-system", "labels": {"k8s-app": app},
@@ -169,7 +170,8 @@ def deployment(name: str, app: str, image: str, replicas: int, ports: list[Obj])
             "template": {"metadata": {"labels": {"k8s-app": app}},
                          "spec": {"containers": [{"name": name, "image": image, "ports": ports}],
                                   "priorityClassName": "system-cluster-critical",
-                                  "serviceAccountName": name}},
+                                  "serviceAccountName": name,
+                                  **({"tolerations": tolerations} if tolerations else {})}},
         },
         "status": {"availableReplicas": replicas, "observedGeneration": 1, "readyReplicas": replicas,
                    "replicas": replicas, "updatedReplicas": replicas,
@@ -267,7 +269,10 @@ def seed_objects(version: str, nodes: list[NodeSpec] | None = None) -> list[Obj]
     objs.append(deployment("coredns", "kube-dns", "registry.k8s.io/coredns/coredns:v1.11.1", 2,
                            [{"containerPort": 53, "name": "dns", "protocol": "UDP"},
                             {"containerPort": 53, "name": "dns-tcp", "protocol": "TCP"},
-                            {"containerPort": 9153, "name": "metrics", "protocol": "TCP"}]))
+                            {"containerPort": 9153, "name": "metrics", "protocol": "TCP"}],
+                           # as kubeadm's CoreDNS manifest: it may run on the control plane
+                           [{"key": "CriticalAddonsOnly", "operator": "Exists"},
+                            {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]))
     objs.append(deployment("metrics-server", "metrics-server", "registry.k8s.io/metrics-server/metrics-server:v0.7.2",
                            1, [{"containerPort": 10250, "name": "https", "protocol": "TCP"}]))
     for name, addr, _role in nodes:
