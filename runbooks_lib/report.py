@@ -20,6 +20,7 @@ import nbformat
 
 from .display import badge, diff_html, looks_like_diff
 from .report_page import header_html, page_title, slug, verdict_text
+from .verdict import ATTENTION
 
 __all__ = ["header_html", "page_title", "private_dir", "render_html", "verdict_text", "write_index", "write_private"]
 
@@ -132,13 +133,15 @@ INDEX_RUNS = 100
 _INDEX_CSS = (
     "body{font-family:sans-serif;margin:1em 2em} td,th{border:1px solid #d0d7de;padding:2px 8px;text-align:left;"
     "vertical-align:top} table{border-collapse:collapse;margin:.5em 0} .runbooks-f{margin-left:.8em}"
-    " label{margin-right:.3em} td.num{text-align:right} .runbooks-filters{margin:.3em 0}")
+    " label{margin-right:.3em} .runbooks-filters{margin:.3em 0} td:first-child{white-space:nowrap}")
 
 
 def _index_row(s: dict[str, Any], root: Path) -> str:
     html_path = Path(s["_json"]).with_suffix(".html")
     link = html_path.relative_to(root).as_posix()
-    counts = ", ".join(f"{n} {k}" for k, n in (s.get("counts") or {}).items() if isinstance(n, int))
+    found = {k: n for k, n in (s.get("counts") or {}).items() if isinstance(n, int)}
+    counts = ", ".join(f"{found[k]} {k}" for k in sorted(found, key=lambda k: ATTENTION.index(k)
+                                                          if k in ATTENTION else len(ATTENTION)))
     duration = s.get("duration_s")
     cells = [html.escape(str(s.get("started_utc", "?"))[:19].replace("T", " ")), html.escape(s["chapter"]),
              html.escape(str(s.get("cluster_name") or "-")), html.escape(str(s.get("mode", "?"))),

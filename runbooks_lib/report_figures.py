@@ -75,7 +75,7 @@ def _generic(f: dict[str, Any]) -> Figures:
     out: Figures = []
     for key, value in f.items():
         if isinstance(value, (str, int, float, bool)) and len(str(value)) <= 120:
-            out.append((column_title(key), cell_text(value, key) + (" s" if key.endswith("_s") else "")))
+            out.append((column_title(key), cell_text(value, key)))  # the unit is in the label: "survey wall (s)"
     return out
 
 

@@ -100,7 +100,8 @@ def _recap(checks: list[dict[str, Any]]) -> str:
 def _filter_inputs(checks: list[dict[str, Any]]) -> str:
     present = [s for s in ATTENTION if any(c["status"] == s for c in checks)]
     n_attn = sum(1 for c in checks if c["status"] not in QUIET)
-    opts = [("attention", f"needs attention ({n_attn})", True), ("all", f"all ({len(checks)})", False)]
+    # nothing needs attention: show every check (an empty table helps no one)
+    opts = [("attention", f"needs attention ({n_attn})", n_attn > 0), ("all", f"all ({len(checks)})", n_attn == 0)]
     opts += [(slug(s), f"{s} ({sum(1 for c in checks if c['status'] == s)})", False) for s in present]
     radios = "".join(
         f"<input type='radio' name='runbooks-filter' id='runbooks-f-{key}' class='runbooks-f'"

@@ -108,7 +108,14 @@ def test_failures_first_passes_hidden_by_default_css_filter_without_script() -> 
     assert "<script" not in page.lower()
     assert "<input checked='' class='runbooks-f' id='runbooks-f-attention'" in page
     assert "#runbooks-f-pass:checked ~ .runbooks-filtered .runbooks-row[data-status~='pass']" in page
-    assert ".runbooks-filtered .runbooks-quiet { display: none; }" in page
+    assert "#runbooks-f-attention:checked ~ .runbooks-filtered .runbooks-quiet { display: none; }" in page
+
+
+def test_nothing_needing_attention_shows_every_check_by_default() -> None:
+    checks = [_check("swap off", h, "pass", "swap is off") for h in ("cp1", "w1")]
+    page = render(summary(checks=checks, status="PASS", counts={"pass": 2}))
+    assert "<input checked='' class='runbooks-f' id='runbooks-f-all'" in page
+    assert "<input class='runbooks-f' id='runbooks-f-attention'" in page
 
 
 def test_a_diff_is_shown_once_with_its_hosts_and_coloured() -> None:
