@@ -23,13 +23,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-tls", action="store_true", help="plain HTTP with bearer tokens")
     ap.add_argument("--node", action="append", default=[], metavar="NAME=IP:ROLE",
                     help="a seeded node (repeatable; ROLE control-plane or worker); default cp1, w1, w2")
+    ap.add_argument("--image", action="append", default=[], metavar="REF",
+                    help="an image the lab's catalogue lists (repeatable); pods with others get ErrImagePull")
     args = ap.parse_args(argv)
     try:
         nodes = [parse_node_arg(n) for n in args.node] or list(DEFAULT_NODES)
         check_nodes(nodes)
     except ValueError as exc:
         ap.error(str(exc))
-    double = ApiDouble(version=args.version, forbid=args.forbid, tls=not args.no_tls, nodes=nodes)
+    double = ApiDouble(version=args.version, forbid=args.forbid, tls=not args.no_tls, nodes=nodes,
+                        images=args.image)
     url = double.start(args.host, args.port)
     path = double.write_kubeconfig(args.kubeconfig)
     print(f"API double serving at {url}; kubeconfig {path} (cluster {CLUSTER_NAME})", flush=True)

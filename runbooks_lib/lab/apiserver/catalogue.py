@@ -27,10 +27,10 @@ def normalize(image: str) -> str:
     return ref
 
 
-def configmap(seeded: list[Obj]) -> Obj:
+def configmap(seeded: list[Obj], extra: list[str] | None = None) -> Obj:
     images = {c["image"] for o in seeded if o["kind"] in ("Pod", "DaemonSet", "Deployment")
               for c in (o["spec"].get("template", {}).get("spec") or o["spec"]).get("containers", [])}
-    lines = sorted({normalize(i) for i in images | set(EXTRA_IMAGES)})
+    lines = sorted({normalize(i) for i in images | set(EXTRA_IMAGES) | set(extra or [])})
     return {"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": NAME, "namespace": NAMESPACE, "labels": {"app.kubernetes.io/part-of": "runbooks-lab"}},
             "data": {KEY: "\n".join(lines) + "\n"}}

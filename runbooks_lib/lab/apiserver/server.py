@@ -62,6 +62,8 @@ class ApiDouble(Controllers, ExecRunner):
     #: pods on these nodes see no Service ClusterIP (a failed dataplane, for health-gate tests)
     broken_nodes: set[str] = field(default_factory=set)
     exec_handler: ExecHandler | None = None
+    #: images the lab publishes in its catalogue besides the seeded cluster's and ``catalogue.EXTRA_IMAGES``
+    images: list[str] = field(default_factory=list)
     #: a watch that asked for bookmarks gets one after this many idle seconds
     bookmark_s: float = 10.0
 
@@ -85,7 +87,7 @@ class ApiDouble(Controllers, ExecRunner):
         if self.seed:
             with self.store.lock:
                 objs = seed_objects(self.version, self.nodes)
-                objs += seed_replicasets(objs) + [catalogue.configmap(objs)] + rbac.seed_objects()
+                objs += seed_replicasets(objs) + [catalogue.configmap(objs, self.images)] + rbac.seed_objects()
                 for obj in objs:
                     stored = self._put(obj)
                     if obj["kind"] == "Pod":
