@@ -97,7 +97,12 @@ CHAPTERS = [
             "aggregation flags) and the Metrics API; dry-runs the manifest's objects; changes nothing",
             apply_does="installs/upgrades from the operator's manifest and approves kubelet-serving CSRs whose "
             "SANs match their node; with confirm: enables serverTLSBootstrap, restarting kubelets node by node"),
-    Chapter(6, "openebs-storage", "OpenEBS LocalPV hostpath/device, cStor pools, PVC trials, fio"),
+    Chapter(6, "openebs-storage", "OpenEBS LocalPV hostpath/device, cStor pools, PVC trials, fio",
+            plan_does="reads the installed release (Helm's Secret), the nodes over SSH and the cluster's "
+            "storage; shows the install plan and the trials it would run; changes nothing",
+            apply_does="runs fio on each node under the hostpath base path (installs the distro package fio "
+            "where missing) and applies a given rendered manifest; with confirm: PVC + pod trials (deleted "
+            "after by run label) and the legacy cStor pool"),
     Chapter(7, "etcd-backup", "etcd snapshot, verify, ship, retain, restore drill, restore; scheduled",
             plan_does="reads etcd's health and the existing snapshots, shows what a backup and retention "
             "would do; writes and deletes nothing",

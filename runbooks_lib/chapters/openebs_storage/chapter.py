@@ -128,11 +128,11 @@ def install_plan(run: Any, c: Cluster, s: Settings) -> plan.Plan | None:
     commands = "; ".join(release.helm_commands(s))
     if c.kc is None:
         return None
-    if s.engine == "cstor-legacy" or (s.manifest is None and s.chart is None):
-        run.check("install.plan", CLUSTER, "info", f"no manifest or chart given; the operator runs: {commands}")
-        return None
     objs: list[dict[str, Any]] = []
     with guarded(run, "install.plan", CLUSTER):
+        if s.engine == "cstor-legacy" or (s.manifest is None and s.chart is None):
+            run.check("install.plan", CLUSTER, "info", f"no manifest or chart given; the operator runs: {commands}")
+            return None
         if s.manifest:
             objs = sources.from_file(s.manifest)
         else:
@@ -155,7 +155,8 @@ def cstor_step(run: Any, c: Cluster, s: Settings) -> list[str]:
     """The seed's cStor step: refused on 4.x; otherwise the CSPC validated as the webhook would,
     existing cStor volumes' health chains, and (apply + confirm) the pool and class."""
     if s.engine != "cstor-legacy":
-        run.check("cstor", CLUSTER, "info", f"engine {s.engine}: cStor (legacy) not chosen")
+        with run.recorder.in_step("cstor"):
+            run.check("cstor", CLUSTER, "info", f"engine {s.engine}: cStor (legacy) not chosen")
         return []
     d = c.decision or release.decide(c.rel, s)
     if d.status == "fail":
@@ -218,9 +219,10 @@ def fio_trials(run: Any, s: Settings) -> pd.DataFrame:
     hosts = [h.name for h in run.params.selected_hosts()]
     cols = ["host", "job", "iops", "bw_kib_s", "p50_ms", "p99_ms", "sync_p99_ms"]
     if run.params.mode != "apply":
-        run.check("trial.fio", ", ".join(hosts) or "-", "info",
-                  f"apply runs {len(fio.JOBS)} fio jobs x {s.fio_runtime_s} s on each node under {s.base_path} "
-                  f"(node-level, nothing left behind): {', '.join(j for j, _ in fio.JOBS)}")
+        with run.recorder.in_step("trial.fio"):
+            run.check("trial.fio", ", ".join(hosts) or "-", "info",
+                      f"apply runs {len(fio.JOBS)} fio jobs x {s.fio_runtime_s} s on each node under {s.base_path} "
+                      f"(node-level, nothing left behind): {', '.join(j for j, _ in fio.JOBS)}")
         return pd.DataFrame(columns=cols)
     rows: list[dict[str, Any]] = []
     figures: dict[str, Any] = {}
