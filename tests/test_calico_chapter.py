@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from runbooks_lib import kube
-from runbooks_lib.chapters.calico_ips import chapter, parse
+from runbooks_lib.chapters.calico_ips import chapter, gate, parse
 from runbooks_lib.kube import KubeClient, plan
 from runbooks_lib.lab.apiserver import ApiDouble
 from runbooks_lib.run import Run
@@ -236,3 +236,15 @@ def test_net_tools_check_applied_probed_and_cleaned_up(tmp_path: Path,
     assert checks["net-tools cleanup"][0][1] == "pass"
     assert double.object("DaemonSet", "net-tools", "default") is None
     assert not double.objects("Pod", "default", "k8s-app=net-tools")
+
+
+def test_the_default_gate_waits_for_a_ready_replacement(tmp_path: Path,
+                                                        api_double: tuple[Path, str, ApiDouble]) -> None:
+    kubeconfig, _, double = api_double
+    kc = kube.connect(make_run(tmp_path, kubeconfig, {}))
+    old = kc.list_objects("Pod", "kube-system", label_selector="k8s-app=calico-node", field_selector="spec.nodeName=w1")
+    kc.delete("Pod", old[0]["metadata"]["name"], "kube-system")
+    ok, seen = gate.calico_node_ready(kc, "w1", old[0]["metadata"]["uid"], timeout=30)
+    assert ok and seen.endswith("Ready"), seen
+    ok, seen = gate.calico_node_ready(kc, "w9", "", timeout=2)  # a node where nothing replaces anything
+    assert not ok and "no replacement on w9 yet" in seen

@@ -26,26 +26,33 @@ class Outcome:
     restarted: list[str] = field(default_factory=list)
 
 
-def _pods(kc: KubeClient) -> list[Obj]:
-    return kc.list_objects("Pod", NS, label_selector="k8s-app=calico-node")
+def _pods(kc: KubeClient, node: str | None = None) -> list[Obj]:
+    return kc.list_objects("Pod", NS, label_selector="k8s-app=calico-node",
+                           field_selector=f"spec.nodeName={node}" if node else None)
+
+
+def _ready(pod: Obj) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (pod.get("status") or {}).get("conditions") or [])
 
 
 def calico_node_ready(kc: KubeClient, node: str, old_uid: str, timeout: float) -> tuple[bool, str]:
-    """A calico-node pod on ``node`` that is not the old one and is Ready (waited by watch)."""
-    def ready(pod: Obj) -> bool:
-        return any(c.get("type") == "Ready" and c.get("status") == "True"
-                   for c in (pod.get("status") or {}).get("conditions") or [])
+    """A calico-node pod on ``node`` other than the deleted one is Ready: waited by watching the
+    DaemonSet (its status changes as the controller replaces the pod and the pod turns Ready), the
+    node's pods read at each change."""
+    def replaced(ds: Obj | None) -> tuple[bool, str]:
+        fresh = [p for p in _pods(kc, node) if p["metadata"].get("uid") != old_uid]
+        ready = [p["metadata"]["name"] for p in fresh if _ready(p)]
+        if ready:
+            return True, f"{ready[0]} Ready"
+        return False, f"{fresh[0]['metadata']['name']} not Ready" if fresh else f"no replacement on {node} yet"
 
-    new = [p for p in _pods(kc) if p["spec"].get("nodeName") == node and p["metadata"].get("uid") != old_uid]
-    if not new:
-        return False, f"no replacement calico-node pod on {node}"
-    name = new[0]["metadata"]["name"]
     try:
-        kc.wait_for("Pod", name, NS, lambda o: (bool(o) and ready(o or {}), "Ready" if o and ready(o) else "not Ready"),
-                    what=f"calico-node on {node} Ready", timeout=timeout)
+        kc.wait_for("DaemonSet", "calico-node", NS, replaced, what=f"calico-node on {node} replaced and Ready",
+                    timeout=timeout)
     except KubeError as exc:
-        return False, f"{name}: {exc}"
-    return True, f"{name} Ready"
+        return False, str(exc)
+    return replaced(None)
 
 
 def _set_felix(kc: KubeClient, value: str | None, existed: bool) -> None:
