@@ -28,7 +28,9 @@ import time
 from pathlib import Path
 
 from runbooks_lib.chapters import etcd_backup as eb
-from runbooks_lib.chapters.etcd_backup import node as n
+from runbooks_lib.chapters.etcd_backup import snapshot as sn
+from runbooks_lib.chapters.etcd_backup import target as tg
+from runbooks_lib.chapters.etcd_backup import throwaway as tw
 from runbooks_lib.chapters.etcd_backup.settings import Settings
 from runbooks_lib.evidence import Recorder
 from runbooks_lib.lab.etcd import EtcdGateway
@@ -51,13 +53,13 @@ def fill(gw: EtcdGateway, mb: int, value_kb: int = 100) -> int:
     return count
 
 
-def measure(t: Transport, target: n.Target, s: Settings, rounds: int) -> None:
+def measure(t: Transport, target: tg.Target, s: Settings, rounds: int) -> None:
     """Both sides through ``t``, in ABBA order; prints the figures (see the module docstring)."""
     t.run(["mkdir", "-p", s.remote_dir], timeout=60, check=True)
     bare_times: list[float] = []
     chapter_times: list[float] = []
     verify_times: list[float] = []
-    last: tuple[n.Snapshot, n.Verification] | None = None
+    last: tuple[sn.Snapshot, sn.Verification] | None = None
 
     def bare(r: int) -> None:
         out = f"{s.remote_dir}/bare-{r}.db"
@@ -70,16 +72,16 @@ def measure(t: Transport, target: n.Target, s: Settings, rounds: int) -> None:
     def chapter() -> None:
         nonlocal last
         c0 = time.monotonic()
-        pf = n.preflight(t, target, s, space_dir=s.remote_dir, create=True)  # as apply does
+        pf = tg.preflight(t, target, s, space_dir=s.remote_dir, create=True)  # as apply does
         assert pf.free_bytes is not None
-        rows = n.space_rows(int(pf.status.db_size * s.free_space_factor), {"node": pf.free_bytes})
+        rows = tg.space_rows(int(pf.status.db_size * s.free_space_factor), {"node": pf.free_bytes})
         assert all(r[2] == "pass" for r in rows), rows
-        snap = n.save(t, target, s, "bench")
-        v = n.verify(t, target, snap.path, s, count_source_keys=True, known=snap.stream, inline=snap.inline)
+        snap = sn.save(t, target, s, "bench")
+        v = sn.verify(t, target, snap.path, s, count_source_keys=True, known=snap.stream, inline=snap.inline)
         assert v.digests == "stream", snap.stream_note
         assert v.ok and v.status is not None and v.source_keys is not None, v.problems
         snap.source_keys_at_rev = v.source_keys
-        n.write_sidecar(t, snap.path, n.sidecar(snap, v))
+        sn.write_sidecar(t, snap.path, sn.sidecar(snap, v))
         chapter_times.append(time.monotonic() - c0)
         verify_times.append(v.duration_s)
         if last is not None:
@@ -95,7 +97,7 @@ def measure(t: Transport, target: n.Target, s: Settings, rounds: int) -> None:
             bare(r)
     assert last is not None and last[1].status is not None
     snap, v = last
-    d = n.drill(t, target, snap.path, last[1].status, s, snap.source_keys_at_rev)
+    d = tw.drill(t, target, snap.path, last[1].status, s, snap.source_keys_at_rev)
     assert d.ok, d.rows
     pairs = [c / b for b, c in zip(bare_times, chapter_times, strict=True)]
     bare_m, chap_m = statistics.median(bare_times), statistics.median(chapter_times)
@@ -153,7 +155,7 @@ def main() -> int:
             print(f"filled {keys} keys x 100 KB in {time.monotonic() - t0:.1f}s")
             t = LocalTransport("local", recorder=Recorder())
             s = e.settings(remote_dir=str(root / "chapter"))
-            measure(t, n.discover(t, s), s, rounds)
+            measure(t, tg.discover(t, s), s, rounds)
         finally:
             e.stop()
     return 0

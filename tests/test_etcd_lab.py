@@ -19,7 +19,10 @@ from pathlib import Path
 import pytest
 
 from runbooks_lib.chapters import etcd_backup as eb
-from runbooks_lib.chapters.etcd_backup import node as n
+from runbooks_lib.chapters.etcd_backup import ship as sh
+from runbooks_lib.chapters.etcd_backup import snapshot as sn
+from runbooks_lib.chapters.etcd_backup import target as tg
+from runbooks_lib.chapters.etcd_backup import throwaway as tw
 from runbooks_lib.run import DestructiveRefused, Run
 
 pytestmark = pytest.mark.lab
@@ -69,7 +72,7 @@ def runbooks(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[st
                           text=True, timeout=timeout, cwd=ROOT)
 
 
-def etcdctl(run: Run, target: n.Target, *args: str) -> str:
+def etcdctl(run: Run, target: tg.Target, *args: str) -> str:
     res = run.transport(target.node).run(target.client.argv(*args), timeout=60)
     assert res.ok, res.stderr
     return res.stdout
@@ -114,11 +117,11 @@ def test_truncated_copy_fails_verification(params: Path, tmp_path: Path) -> None
     assert target is not None
     t = run.transport(target.node)
     s = run.params.etcd_backup
-    snap = n.save(t, target, s, NAME)
-    assert n.verify(t, target, snap.path, s).ok
+    snap = sn.save(t, target, s, NAME)
+    assert sn.verify(t, target, snap.path, s).ok
     bad = snap.path.replace(".db", "-truncated.db")
     t.run(f"head -c 65536 {snap.path} > {bad}", check=True)
-    v = n.verify(t, target, bad, s)
+    v = sn.verify(t, target, bad, s)
     assert not v.ok and v.rows()[0][2] == "fail"
     assert v.moved_to and "/corrupt/" in v.moved_to
     assert t.run(f"test -f {v.moved_to} && test ! -e {bad}").ok  # moved aside, not deleted
@@ -222,7 +225,7 @@ def _dir_state(run: Run, host: str, directory: str) -> str:
 
 def _local_state(d: Path) -> list[tuple[str, int, int, float, str]]:
     return sorted((str(p.relative_to(d)), p.stat().st_size, p.stat().st_mode, p.stat().st_mtime,
-                   n.sha256_file(p) if p.is_file() else "") for p in d.rglob("*")) if d.exists() else []
+                   sh.sha256_file(p) if p.is_file() else "") for p in d.rglob("*")) if d.exists() else []
 
 
 def test_plan_leaves_every_backup_directory_byte_identical(params: Path, tmp_path: Path) -> None:
@@ -318,7 +321,7 @@ def test_restore_latest_rolls_back_to_the_snapshot_taken_before_the_run(params: 
     assert (Path(str(eb.chapter.local_dir(run2))) / s1.snapshot.name).is_file()  # ... and on the runner
     pre = checks["pre-restore snapshot saved"]["detail"].split(" in ")[0]
     assert pre.endswith("-pre-restore.db") and t.run(f"test -f {pre}").ok
-    with n.throwaway_etcd(t, target2, pre, s) as th:
+    with tw.throwaway_etcd(t, target2, pre, s) as th:
         assert th.client is not None, th.rows
         got = t.run(th.client.argv("get", "/runbooks-test/k2", "--print-value-only"), timeout=60)
     assert got.stdout.strip() == "two"
@@ -336,7 +339,7 @@ def test_throwaway_etcd_needs_a_client_certificate_and_really_stops(params: Path
     assert res.snapshot is not None
     t = run.transport(target.node)
     s = run.params.etcd_backup
-    with n.throwaway_etcd(t, target, res.snapshot.path, s) as th:
+    with tw.throwaway_etcd(t, target, res.snapshot.path, s) as th:
         assert th.client is not None, th.rows
         url = th.client.endpoint
         assert url.startswith("https://127.0.0.1:")
@@ -357,15 +360,15 @@ def test_throwaway_etcd_needs_a_client_certificate_and_really_stops(params: Path
 # ----------------------------------------------------------------------------- interrupted saves (issue 18.4)
 
 
-def _stop_etcd(run: Run, target: n.Target) -> None:
+def _stop_etcd(run: Run, target: tg.Target) -> None:
     run.transport(target.node).run("systemctl kill -s STOP etcd", check=True, timeout=60)
 
 
-def _cont_etcd(run: Run, target: n.Target) -> None:
+def _cont_etcd(run: Run, target: tg.Target) -> None:
     run.transport(target.node).run("systemctl kill -s CONT etcd", check=True, timeout=60)
 
 
-def _leftovers(run: Run, target: n.Target, directory: str) -> str:
+def _leftovers(run: Run, target: tg.Target, directory: str) -> str:
     res = run.transport(target.node).run(
         f"ls -A {directory} | grep -e '\\.part$' -e '\\.save$'; pgrep -af 'etcdctl.*snapshot sav[e]'; "
         "ls -d /tmp/runbooks-etcd.* 2>/dev/null; true", timeout=60)
@@ -388,7 +391,7 @@ def test_ctrl_c_during_a_save_leaves_nothing_on_the_node(params: Path, tmp_path:
     try:
         timer.start()
         with pytest.raises(KeyboardInterrupt):
-            n.save(t, target, s, NAME)
+            sn.save(t, target, s, NAME)
     finally:
         timer.cancel()
         _cont_etcd(run, target)

@@ -20,9 +20,12 @@ from pathlib import Path
 
 import pytest
 
-from runbooks_lib.chapters.etcd_backup import node as n
 from runbooks_lib.chapters.etcd_backup import retention as r
+from runbooks_lib.chapters.etcd_backup import ship as sh
+from runbooks_lib.chapters.etcd_backup import snapshot as sn
 from runbooks_lib.chapters.etcd_backup import store
+from runbooks_lib.chapters.etcd_backup import target as tg
+from runbooks_lib.chapters.etcd_backup import throwaway as tw
 from runbooks_lib.chapters.etcd_backup.etcdctl import save_script, save_state_dir
 from runbooks_lib.evidence import Recorder
 from runbooks_lib.lab.localetcd import LocalEtcd, free_port
@@ -50,11 +53,11 @@ def t() -> LocalTransport:
 
 
 def _backup(t: LocalTransport, e: LocalEtcd, s: object, when: dt.datetime | None = None) -> tuple:
-    target = n.discover(t, s)  # type: ignore[arg-type]
-    pf = n.preflight(t, target, s, space_dir=s.remote_dir)  # type: ignore[arg-type, attr-defined]
+    target = tg.discover(t, s)  # type: ignore[arg-type]
+    pf = tg.preflight(t, target, s, space_dir=s.remote_dir)  # type: ignore[arg-type, attr-defined]
     assert pf.free_bytes and pf.free_bytes > 0
-    snap = n.save(t, target, s, "local", when)  # type: ignore[arg-type]
-    v = n.verify(t, target, snap.path, s, count_source_keys=True, known=snap.stream,  # type: ignore[arg-type]
+    snap = sn.save(t, target, s, "local", when)  # type: ignore[arg-type]
+    v = sn.verify(t, target, snap.path, s, count_source_keys=True, known=snap.stream,  # type: ignore[arg-type]
                  inline=snap.inline)
     return target, snap, v
 
@@ -65,14 +68,14 @@ def test_backup_verify_drill(etcd: LocalEtcd, t: LocalTransport) -> None:
     assert target.discovered_from == "parameters" and target.status_tool == "etcdctl"
     assert v.ok, v.problems
     assert v.status is not None and v.status.revision >= 51 and v.integrity == "ok"
-    assert v.size == Path(snap.path).stat().st_size and v.sha256 == n.sha256_file(Path(snap.path))
+    assert v.size == Path(snap.path).stat().st_size and v.sha256 == sh.sha256_file(Path(snap.path))
     keys = v.source_keys
-    assert keys == 50 == n.source_keys_at(t, target, v.status.revision, s)
-    d = n.drill(t, target, snap.path, v.status, s, keys)
+    assert keys == 50 == sn.source_keys_at(t, target, v.status.revision, s)
+    d = tw.drill(t, target, snap.path, v.status, s, keys)
     assert d.ok, d.rows
     assert d.figures["drill_revision"] == v.status.revision and d.figures["drill_keys"] == 50
     assert not list(Path("/var/tmp").glob("runbooks-etcd-drill.*/data"))  # cleaned up
-    c = n.ship_local(t, snap.path, v.sha256, etcd.root / "local", s, n.sidecar(snap, v))
+    c = sh.ship_local(t, snap.path, v.sha256, etcd.root / "local", s, sn.sidecar(snap, v))
     assert c.ok and (etcd.root / "local" / snap.name).stat().st_mode & 0o777 == 0o600
 
 
@@ -83,7 +86,7 @@ def test_truncated_and_corrupted_snapshots_fail_and_are_moved_aside(etcd: LocalE
     data = Path(snap.path).read_bytes()
     trunc = Path(snap.path).with_name("etcd-snapshot-local-20200101T000000Z.db")
     trunc.write_bytes(data[: len(data) // 2])
-    vt = n.verify(t, target, str(trunc), s)
+    vt = sn.verify(t, target, str(trunc), s)
     assert not vt.ok and vt.integrity == "missing"
     assert vt.moved_to and Path(vt.moved_to).exists() and not trunc.exists()  # moved, not deleted
     assert "/corrupt/" in vt.moved_to
@@ -91,7 +94,7 @@ def test_truncated_and_corrupted_snapshots_fail_and_are_moved_aside(etcd: LocalE
     buf = bytearray(data)
     buf[len(buf) // 3: len(buf) // 3 + 16] = b"\xff" * 16
     corrupt.write_bytes(bytes(buf))
-    vc = n.verify(t, target, str(corrupt), s)
+    vc = sn.verify(t, target, str(corrupt), s)
     assert not vc.ok and vc.integrity == "mismatch" and vc.rows()[0][2] == "fail"
 
 
@@ -104,12 +107,12 @@ def test_streamed_hash_is_the_finished_files_and_a_bad_trailer_is_still_caught(e
     data = p.read_bytes()
     assert not p.with_name(p.name + ".part").exists()
     assert (st.size, st.inode) == (len(data), p.stat().st_ino)
-    assert st.sha256 == hashlib.sha256(data).hexdigest() == n.sha256_file(p)
+    assert st.sha256 == hashlib.sha256(data).hexdigest() == sh.sha256_file(p)
     assert st.body_sha256 == hashlib.sha256(data[:-32]).hexdigest() == st.trailer == data[-32:].hex()
     assert v.ok and v.digests == "stream" and v.integrity == "ok" and v.sha256 == st.sha256, v.problems
     # what the save ran on the finished file (status, key count) is what a full re-read finds
     assert snap.inline is not None and snap.inline.status_rc == 0 and snap.inline.when == "while etcdctl fsyncs"
-    vr = n.verify(t, target, snap.path, s, move_aside=False, count_source_keys=True)
+    vr = sn.verify(t, target, snap.path, s, move_aside=False, count_source_keys=True)
     assert vr.ok and vr.digests == "read" and (vr.status, vr.sha256, vr.size) == (v.status, v.sha256, v.size)
     assert vr.source_keys == v.source_keys == 50
     # the same file rewritten in place (same size and inode, new trailer): the streamed digests no
@@ -119,13 +122,13 @@ def test_streamed_hash_is_the_finished_files_and_a_bad_trailer_is_still_caught(e
     with p.open("r+b") as fh:
         fh.write(bytes(buf))
     assert p.stat().st_ino == st.inode and p.stat().st_size == st.size
-    vb = n.verify(t, target, snap.path, s, move_aside=False, known=st)
+    vb = sn.verify(t, target, snap.path, s, move_aside=False, known=st)
     assert not vb.ok and vb.digests == "read" and vb.integrity == "mismatch"
     assert vb.sha256 == hashlib.sha256(bytes(buf)).hexdigest()
     # a copy with a corrupted trailer (full read, no stream hash for it)
     copy = p.with_name("etcd-snapshot-local-20200101T000002Z.db")
     copy.write_bytes(data[:-32] + bytes(32))
-    vc = n.verify(t, target, str(copy), s, known=st)
+    vc = sn.verify(t, target, str(copy), s, known=st)
     assert not vc.ok and vc.digests == "read" and vc.integrity == "mismatch" and vc.moved_to
 
 
@@ -135,15 +138,15 @@ def test_inline_key_count_is_taken_at_the_snapshots_revision(etcd: LocalEtcd, t:
     from runbooks_lib.chapters.etcd_backup.etcdctl import InlineChecks, parse_count
 
     s = etcd.settings(remote_dir=str(etcd.root / "inline"))
-    target = n.discover(t, s)
-    snap = n.save(t, target, s, "local")
+    target = tg.discover(t, s)
+    snap = sn.save(t, target, s, "local")
     assert snap.inline is not None and snap.inline.count_json and parse_count(snap.inline.count_json)[0] == 50
     assert etcd.ctl("put", "/runbooks-test/after-the-snapshot", "x").returncode == 0
     try:
         later = etcd.ctl("get", "", "--prefix", "--keys-only", "--limit=1", "-w", "json").stdout
         assert parse_count(later)[0] == 51  # what the save's count would say had the write come first
         moved_on = InlineChecks(snap.inline.status_rc, snap.inline.status_text, later)
-        v = n.verify(t, target, snap.path, s, count_source_keys=True, known=snap.stream, inline=moved_on)
+        v = sn.verify(t, target, snap.path, s, count_source_keys=True, known=snap.stream, inline=moved_on)
         assert v.ok and v.status is not None and v.digests == "stream"
         assert v.source_keys == 50 and parse_count(later)[1] > v.status.revision
     finally:
@@ -152,27 +155,27 @@ def test_inline_key_count_is_taken_at_the_snapshots_revision(etcd: LocalEtcd, t:
 
 def test_an_existing_snapshot_name_is_never_overwritten(etcd: LocalEtcd, t: LocalTransport) -> None:
     s = etcd.settings(remote_dir=str(etcd.root / "names"))
-    target = n.discover(t, s)
+    target = tg.discover(t, s)
     when = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
-    first = n.save(t, target, s, "local", when)
-    before = n.sha256_file(Path(first.path))
-    second = n.save(t, target, s, "local", when)
+    first = sn.save(t, target, s, "local", when)
+    before = sh.sha256_file(Path(first.path))
+    second = sn.save(t, target, s, "local", when)
     Path(second.path.replace("-2.db", "-3.db.part")).write_bytes(b"another run writing")
-    fourth = n.save(t, target, s, "local", when)
+    fourth = sn.save(t, target, s, "local", when)
     assert [first.name, second.name, fourth.name] == [
         "etcd-snapshot-local-20260102T030405Z.db", "etcd-snapshot-local-20260102T030405Z-2.db",
         "etcd-snapshot-local-20260102T030405Z-4.db"]
-    assert n.sha256_file(Path(first.path)) == before
+    assert sh.sha256_file(Path(first.path)) == before
     assert Path(second.path.replace("-2.db", "-3.db.part")).read_bytes() == b"another run writing"
 
 
 def test_preflight_reads_free_space_and_creates_the_directory_0700(etcd: LocalEtcd, t: LocalTransport) -> None:
     d = etcd.root / "pf" / "new"
     s = etcd.settings(remote_dir=str(d))
-    pf = n.preflight(t, n.discover(t, s), s, space_dir=str(d))  # plan: reads the nearest parent, creates nothing
+    pf = tg.preflight(t, tg.discover(t, s), s, space_dir=str(d))  # plan: reads the nearest parent, creates nothing
     assert not (etcd.root / "pf").exists()
     assert pf.free_bytes is not None and abs(pf.free_bytes - shutil.disk_usage(etcd.root).free) < 1 << 26
-    pf = n.preflight(t, n.discover(t, s), s, space_dir=str(d), create=True)
+    pf = tg.preflight(t, tg.discover(t, s), s, space_dir=str(d), create=True)
     assert d.is_dir() and d.stat().st_mode & 0o777 == 0o700
     assert pf.free_bytes is not None and abs(pf.free_bytes - shutil.disk_usage(d).free) < 1 << 26
     assert pf.status.db_size > 0
@@ -184,17 +187,17 @@ def test_an_existing_directory_keeps_its_mode(etcd: LocalEtcd, t: LocalTransport
     shared.mkdir(mode=0o755)
     shared.chmod(0o1777)
     s = etcd.settings(remote_dir=str(shared))
-    n.preflight(t, n.discover(t, s), s, space_dir=str(shared), create=True)
-    n.free_bytes(t, str(shared), create=True)
+    tg.preflight(t, tg.discover(t, s), s, space_dir=str(shared), create=True)
+    tg.free_bytes(t, str(shared), create=True)
     _backup(t, etcd, s)
     assert shared.stat().st_mode & 0o7777 == 0o1777
     local = tmp_path / "runner"
     local.mkdir()
     local.chmod(0o755)
-    assert "0755" in (n.ensure_local_dir(local) or "")
+    assert "0755" in (sh.ensure_local_dir(local) or "")
     assert local.stat().st_mode & 0o777 == 0o755
     new = tmp_path / "runner-new" / "copies"
-    assert n.ensure_local_dir(new) is None and new.stat().st_mode & 0o777 == 0o700
+    assert sh.ensure_local_dir(new) is None and new.stat().st_mode & 0o777 == 0o700
 
 
 @pytest.mark.parametrize(("change", "cause", "status"), [
@@ -224,17 +227,17 @@ def test_failures_are_named(etcd: LocalEtcd, t: LocalTransport, tmp_path: Path, 
             v = f"https://127.0.0.1:{free_port()}"
         kw[k] = v
     s = etcd.settings(**kw)
-    target = n.discover(t, s)
-    with pytest.raises(n.EtcdError) as exc:
-        n.preflight(t, target, s)
+    target = tg.discover(t, s)
+    with pytest.raises(tg.EtcdError) as exc:
+        tg.preflight(t, target, s)
     assert (exc.value.diagnosis.cause, exc.value.diagnosis.status) == (cause, status), str(exc.value)
 
 
 def test_snapshot_save_failure_is_named_too(etcd: LocalEtcd, t: LocalTransport, tmp_path: Path) -> None:
     s = etcd.settings(**FAST, cert=etcd.ca("server.crt"), key=etcd.ca("peer.key"), remote_dir=str(tmp_path))
-    target = n.discover(t, s)
-    with pytest.raises(n.EtcdError) as exc:
-        n.save(t, target, s, "local")
+    target = tg.discover(t, s)
+    with pytest.raises(tg.EtcdError) as exc:
+        sn.save(t, target, s, "local")
     assert exc.value.diagnosis.cause == "key_mismatch"
     assert not list(tmp_path.glob("*.part"))
 
@@ -246,7 +249,7 @@ def test_retention_n3_after_five_runs_keeps_the_three_newest(etcd: LocalEtcd, t:
     for i in range(5):
         _, snap, v = _backup(t, etcd, s, base + dt.timedelta(minutes=i))
         assert v.ok
-        n.write_sidecar(t, snap.path, n.sidecar(snap, v))
+        sn.write_sidecar(t, snap.path, sn.sidecar(snap, v))
         names.append(snap.name)
     loc = store.NodeDir(t, s.remote_dir, s)
     looked = store.review(loc, s, dt.datetime.now(dt.UTC))  # plan: nothing deleted
@@ -260,18 +263,18 @@ def test_retention_n3_after_five_runs_keeps_the_three_newest(etcd: LocalEtcd, t:
 
 
 def test_space_check_refuses_when_disk_is_full(t: LocalTransport, tmp_path: Path) -> None:
-    free = n.free_bytes(t, str(tmp_path / "b"))
+    free = tg.free_bytes(t, str(tmp_path / "b"))
     assert free == shutil.disk_usage(tmp_path).free or abs(free - shutil.disk_usage(tmp_path).free) < 1 << 24
-    rows = n.space_rows(free * 2, {"node:/b": free})
+    rows = tg.space_rows(free * 2, {"node:/b": free})
     assert rows[0][2] == "fail" and "disk full" in rows[0][3]
-    assert n.space_rows(1, {"node:/b": free})[0][2] == "pass"
+    assert tg.space_rows(1, {"node:/b": free})[0][2] == "pass"
 
 
 def test_gzip_copy(etcd: LocalEtcd, t: LocalTransport) -> None:
     s = etcd.settings(remote_dir=str(etcd.root / "gz"))
     _, snap, v = _backup(t, etcd, s)
-    gz, sha, _ = n.compress(t, snap.path, s)
-    assert gz.endswith(".db.gz") and sha == n.sha256_file(Path(gz))
+    gz, sha, _ = sh.compress(t, snap.path, s)
+    assert gz.endswith(".db.gz") and sha == sh.sha256_file(Path(gz))
     assert r.snapshot_time(Path(gz).name) is not None
     assert os.system(f"gzip -t {gz}") == 0
 
@@ -285,13 +288,13 @@ NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 def _snapshots(t: LocalTransport, e: LocalEtcd, s: object, count: int) -> list[str]:
     """``count`` verified snapshots with sidecars, one minute apart (oldest first)."""
-    target = n.discover(t, s)  # type: ignore[arg-type]
+    target = tg.discover(t, s)  # type: ignore[arg-type]
     names = []
     for i in range(count):
-        snap = n.save(t, target, s, "local", NOW - dt.timedelta(minutes=count - i))  # type: ignore[arg-type]
-        v = n.verify(t, target, snap.path, s, known=snap.stream, inline=snap.inline)  # type: ignore[arg-type]
+        snap = sn.save(t, target, s, "local", NOW - dt.timedelta(minutes=count - i))  # type: ignore[arg-type]
+        v = sn.verify(t, target, snap.path, s, known=snap.stream, inline=snap.inline)  # type: ignore[arg-type]
         assert v.ok, v.problems
-        n.write_sidecar(t, snap.path, n.sidecar(snap, v))
+        sn.write_sidecar(t, snap.path, sn.sidecar(snap, v))
         names.append(snap.name)
     return names
 
@@ -312,7 +315,7 @@ def test_retention_rechecks_kept_snapshots_before_deleting(etcd: LocalEtcd, t: L
     names = _snapshots(t, etcd, s, 5)
     _flip(d / names[4], 4096)  # the newest: same size, other bytes
     (d / names[3]).write_bytes((d / names[3]).read_bytes()[:-100])  # the next one: truncated
-    target = n.discover(t, s)
+    target = tg.discover(t, s)
     loc = store.NodeDir(t, str(d), s, target.status_argv)
     plan = store.review(loc, s, NOW)
     assert set(plan.bad) == {names[4], names[3]}
@@ -334,7 +337,7 @@ def test_full_check_of_the_newest_catches_a_bad_integrity_hash(etcd: LocalEtcd, 
     side = d / f"{names[1]}.json"
     _flip(d / names[1], 100)
     meta = json.loads(side.read_text())
-    meta["sha256"] = n.sha256_file(d / names[1])  # a sidecar rewritten to match: only etcd's own hash tells
+    meta["sha256"] = sh.sha256_file(d / names[1])  # a sidecar rewritten to match: only etcd's own hash tells
     side.write_text(json.dumps(meta))
     r = store.review(store.NodeDir(t, str(d), s), s, NOW)
     assert "integrity" in r.bad[names[1]] and [x.name for x in r.plan.keep] == [names[0]]
@@ -376,7 +379,7 @@ def test_interrupted_save_leftovers_reported_then_cleaned(etcd: LocalEtcd, t: Lo
 def _hung_save(etcd: LocalEtcd, d: Path) -> tuple[subprocess.Popen[bytes], Path]:
     """A save whose etcd does not answer (SIGSTOP): etcdctl holds NAME.part open and waits."""
     s = etcd.settings(remote_dir=str(d), timeouts={"dial_s": 30})
-    target = n.discover(LocalTransport("local", recorder=Recorder()), s)
+    target = tg.discover(LocalTransport("local", recorder=Recorder()), s)
     path = d / "etcd-snapshot-local-20250101T000000Z.db"
     argv = target.client.argv("snapshot", "save", str(path), timeout_s=60)
     assert etcd.proc is not None

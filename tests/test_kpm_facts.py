@@ -12,6 +12,7 @@ from runbooks_lib.chapters.kube_proxy_modes import facts, plots
 from runbooks_lib.chapters.kube_proxy_modes.benchmark import BenchmarkResult, node_args, shape_findings
 from runbooks_lib.chapters.kube_proxy_modes.reference import reference_frame
 from runbooks_lib.chapters.kube_proxy_modes.settings import Settings
+from runbooks_lib.facts import kernel
 
 KPM = Path(__file__).resolve().parent / "fixtures" / "kpm"
 
@@ -31,8 +32,8 @@ def test_netns_list_with_and_without_ids() -> None:
     ("uname-r.debian12.txt", (6, 18, 44)),
     pytest.param("uname-r.rocky9.txt", (5, 14, 0), marks=pytest.mark.written_fixture)])
 def test_kernel_version(fixture: str, expected: tuple[int, int, int]) -> None:
-    assert facts.parse_kernel_version(read(fixture)) == expected
-    assert facts.parse_kernel_version("garbage") is None
+    assert kernel.parse_version(read(fixture)) == expected
+    assert kernel.parse_version("garbage") is None
 
 
 @pytest.mark.parametrize(("fixture", "expected"), [

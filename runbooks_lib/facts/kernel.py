@@ -13,12 +13,15 @@ def parse_release(text: str) -> str:
     return text.strip()
 
 
-def version_tuple(release: str) -> tuple[int, int, int]:
-    """"5.14.0-427.13.1.el9_4.x86_64" -> (5, 14, 0); unparsable -> (0, 0, 0)."""
+def parse_version(release: str) -> tuple[int, int, int] | None:
+    """"5.14.0-427.13.1.el9_4.x86_64" (Rocky), "6.1.0-18-amd64" (Debian) -> (major, minor, patch); None if not one."""
     m = re.match(r"^(\d+)\.(\d+)(?:\.(\d+))?", release.strip())
-    if not m:
-        return (0, 0, 0)
-    return (int(m.group(1)), int(m.group(2)), int(m.group(3) or 0))
+    return (int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)) if m else None
+
+
+def version_tuple(release: str) -> tuple[int, int, int]:
+    """:func:`parse_version`, (0, 0, 0) when unparsable."""
+    return parse_version(release) or (0, 0, 0)
 
 
 def parse_cgroup_fs(text: str) -> str:

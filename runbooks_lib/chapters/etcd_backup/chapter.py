@@ -13,9 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 from ...transport import TargetUnreachable, Transport
 from . import config as cfgmod
-from . import node as bk
 from . import restoreplan as rs
+from . import ship as shipping
+from . import snapshot as snaps
 from . import store
+from . import target as disc
+from . import throwaway as drills
 from .retention import SUFFIXES, snapshot_time
 from .settings import Settings
 
@@ -59,7 +62,7 @@ def local_dir(run: Run) -> Path | None:
 
 
 def _fail(run: Run, check: str, host: str, exc: BaseException) -> None:
-    if isinstance(exc, bk.EtcdError):
+    if isinstance(exc, disc.EtcdError):
         run.check(check, host, exc.diagnosis.status, exc.diagnosis.message)
     elif isinstance(exc, TargetUnreachable):
         run.check(check, host, "unreachable", exc.reason)
@@ -70,14 +73,14 @@ def _fail(run: Run, check: str, host: str, exc: BaseException) -> None:
 # ----------------------------------------------------------------------------- discover
 
 
-def discover(run: Run) -> bk.Target | None:
+def discover(run: Run) -> disc.Target | None:
     """Find etcd and its certificates on the node; None (and a failed check) when that fails."""
     host = node_name(run)
     t = run.transport(host)
     with run.recorder.in_step("discover"):
         try:
-            target = bk.discover(t, settings(run))
-        except (bk.EtcdError, TargetUnreachable, cfgmod.ConfigError) as exc:
+            target = disc.discover(t, settings(run))
+        except (disc.EtcdError, TargetUnreachable, cfgmod.ConfigError) as exc:
             _fail(run, "etcd found", host, exc)
             return None
     run.add_target(f"etcd {target.client.endpoint} on {host} ({'lab' if run.params.is_lab else 'host'})")
@@ -91,12 +94,12 @@ def discover(run: Run) -> bk.Target | None:
 
 @dataclass
 class BackupResult:
-    target: bk.Target
-    snapshot: bk.Snapshot | None = None
-    verification: bk.Verification | None = None
+    target: disc.Target
+    snapshot: snaps.Snapshot | None = None
+    verification: snaps.Verification | None = None
     shipped: str | None = None  # the file shipped (the .db or its .gz)
     shipped_sha256: str | None = None
-    copies: list[bk.Copy] = field(default_factory=list)
+    copies: list[shipping.Copy] = field(default_factory=list)
     kind: str = "backup"  # or "pre-restore": the safety snapshot taken before a restore
     timings: dict[str, float] = field(default_factory=dict)
     figures: dict[str, Any] = field(default_factory=dict)
@@ -115,7 +118,7 @@ def _apply(run: Run) -> bool:
     return run.params.mode == "apply"
 
 
-def backup(run: Run, target: bk.Target, pre_restore: bool = False) -> BackupResult:
+def backup(run: Run, target: disc.Target, pre_restore: bool = False) -> BackupResult:
     """Preflight, free space; in apply: snapshot save, verify (status, sha256, integrity), gzip, ship, check copies.
 
     Plan writes nothing (no directory is created): it reports etcd's health, the free space, and what apply would
@@ -127,8 +130,8 @@ def backup(run: Run, target: bk.Target, pre_restore: bool = False) -> BackupResu
     res = BackupResult(target, kind="pre-restore" if pre_restore else "backup")
     with run.recorder.in_step("preflight"):
         try:
-            pf = bk.preflight(t, target, s, space_dir=s.remote_dir, create=apply)  # + df: one command
-        except (bk.EtcdError, TargetUnreachable) as exc:
+            pf = disc.preflight(t, target, s, space_dir=s.remote_dir, create=apply)  # + df: one command
+        except (disc.EtcdError, TargetUnreachable) as exc:
             _fail(run, "etcd reachable over TLS", target.node, exc)
             return res
         st = pf.status
@@ -145,19 +148,19 @@ def backup(run: Run, target: bk.Target, pre_restore: bool = False) -> BackupResu
             if ld is not None:
                 import shutil
 
-                if apply and (warning := bk.ensure_local_dir(ld)):
+                if apply and (warning := shipping.ensure_local_dir(ld)):
                     run.check("runner copy directory", f"local:{ld}", "warn", warning)
                 probe = ld
                 while not probe.is_dir():
                     probe = probe.parent
                 avail[f"local:{ld}"] = shutil.disk_usage(probe).free
             if s.copy_to_host:
-                avail[f"{s.copy_to_host}:{s.copy_to_dir}"] = bk.free_bytes(run.transport(s.copy_to_host),
+                avail[f"{s.copy_to_host}:{s.copy_to_dir}"] = disc.free_bytes(run.transport(s.copy_to_host),
                                                                             s.copy_to_dir, create=apply)
         except TargetUnreachable as exc:
             _fail(run, "free space before writing", exc.target, exc)
             return res
-        rows = bk.space_rows(needed, avail)
+        rows = disc.space_rows(needed, avail)
         for row in rows:
             run.check(*row)
         if any(r[2] != "pass" for r in rows):
@@ -172,8 +175,8 @@ def backup(run: Run, target: bk.Target, pre_restore: bool = False) -> BackupResu
         return res
     with run.recorder.in_step("pre-restore snapshot" if pre_restore else "snapshot save"):
         try:
-            snap = bk.save(t, target, s, run.params.cluster_name, label="pre-restore" if pre_restore else "")
-        except (bk.EtcdError, TargetUnreachable) as exc:
+            snap = snaps.save(t, target, s, run.params.cluster_name, label="pre-restore" if pre_restore else "")
+        except (disc.EtcdError, TargetUnreachable) as exc:
             _fail(run, "snapshot saved", target.node, exc)
             return res
         res.snapshot = snap
@@ -182,7 +185,7 @@ def backup(run: Run, target: bk.Target, pre_restore: bool = False) -> BackupResu
                   f"{snap.path} in {snap.save_s:.2f}s" + (": the current state, to undo the restore" if pre_restore
                                                          else ""))
     with run.recorder.in_step("verify"):
-        v = bk.verify(t, target, snap.path, s, count_source_keys=True, known=snap.stream, inline=snap.inline)
+        v = snaps.verify(t, target, snap.path, s, count_source_keys=True, known=snap.stream, inline=snap.inline)
         res.verification = v
         res.timings["verify_s"] = round(v.duration_s, 3)
         for row in v.rows():
@@ -190,8 +193,8 @@ def backup(run: Run, target: bk.Target, pre_restore: bool = False) -> BackupResu
         if not v.ok or v.status is None:
             return res
         snap.source_keys_at_rev = v.source_keys
-        meta = bk.sidecar(snap, v, {"source_keys_at_revision": snap.source_keys_at_rev, "kind": res.kind})
-        bk.write_sidecar(t, snap.path, meta)
+        meta = snaps.sidecar(snap, v, {"source_keys_at_revision": snap.source_keys_at_rev, "kind": res.kind})
+        snaps.write_sidecar(t, snap.path, meta)
         res.figures.update({
             "snapshot": snap.name, "node": target.node, "hash": v.status.hash_hex, "revision": v.status.revision,
             "total_keys": v.status.total_keys, "keys": snap.source_keys_at_rev, "size_bytes": v.size,
@@ -200,8 +203,8 @@ def backup(run: Run, target: bk.Target, pre_restore: bool = False) -> BackupResu
     shipped, sha = snap.path, v.sha256
     if s.gzip:
         with run.recorder.in_step("gzip"):
-            gz, gz_sha, took = bk.compress(t, snap.path, s)
-            bk.write_sidecar(t, gz, dict(meta, sha256=gz_sha, compressed_from_sha256=v.sha256))
+            gz, gz_sha, took = shipping.compress(t, snap.path, s)
+            snaps.write_sidecar(t, gz, dict(meta, sha256=gz_sha, compressed_from_sha256=v.sha256))
             shipped, sha = gz, gz_sha
             res.timings["gzip_s"] = round(took, 3)
             res.figures["gzip_sha256"] = gz_sha
@@ -212,14 +215,14 @@ def backup(run: Run, target: bk.Target, pre_restore: bool = False) -> BackupResu
         staged: Path | None = None
         if ld is not None:
             try:
-                c = bk.ship_local(t, shipped, sha, ld, s, meta_shipped)
+                c = shipping.ship_local(t, shipped, sha, ld, s, meta_shipped)
                 res.copies.append(c)
                 staged = Path(c.path) if c.ok else None
             except (OSError, TargetUnreachable) as exc:
                 _fail(run, "copy sha256 matches", f"local:{ld}", exc)
         if s.copy_to_host:
             try:
-                res.copies.append(bk.ship_host(t, run.transport(s.copy_to_host), shipped, sha, s.copy_to_dir, s,
+                res.copies.append(shipping.ship_host(t, run.transport(s.copy_to_host), shipped, sha, s.copy_to_dir, s,
                                                meta_shipped, staged))
             except (OSError, TargetUnreachable) as exc:
                 _fail(run, "copy sha256 matches", f"{s.copy_to_host}:{s.copy_to_dir}", exc)
@@ -232,7 +235,7 @@ def backup(run: Run, target: bk.Target, pre_restore: bool = False) -> BackupResu
 # ----------------------------------------------------------------------------- drill
 
 
-def drill(run: Run, result: BackupResult) -> bk.Drill | None:
+def drill(run: Run, result: BackupResult) -> drills.Drill | None:
     """The restore drill (apply, unless drill: false): the proof that the snapshot can be restored."""
     s = settings(run)
     if not _apply(run):
@@ -248,7 +251,7 @@ def drill(run: Run, result: BackupResult) -> bk.Drill | None:
     assert result.verification.status is not None
     with run.recorder.in_step("restore drill"):
         try:
-            d = bk.drill(t, result.target, result.snapshot.path, result.verification.status, s,
+            d = drills.drill(t, result.target, result.snapshot.path, result.verification.status, s,
                          result.snapshot.source_keys_at_rev)
         except TargetUnreachable as exc:
             _fail(run, "restore drill", result.target.node, exc)
@@ -259,19 +262,19 @@ def drill(run: Run, result: BackupResult) -> bk.Drill | None:
         result.figures.update(d.figures)
         result.figures["drill"] = "passed: the snapshot restores" if d.ok else "FAILED"
         if d.ok:
-            meta = bk.sidecar(result.snapshot, result.verification,
+            meta = snaps.sidecar(result.snapshot, result.verification,
                               {"source_keys_at_revision": result.snapshot.source_keys_at_rev, "kind": result.kind,
-                               "drill": {"ok": True, "utc": bk._iso(bk._utc()), **d.figures}})
-            bk.write_sidecar(t, result.snapshot.path, meta)
+                               "drill": {"ok": True, "utc": disc.iso(disc.utc_now()), **d.figures}})
+            snaps.write_sidecar(t, result.snapshot.path, meta)
         if s.gzip:  # the .gz (already shipped) stays; the raw .db was only needed for the drill
-            t.run(f"rm -f {bk.q(result.snapshot.path)} {bk.q(result.snapshot.path)}.json", timeout=60)
+            t.run(f"rm -f {disc.q(result.snapshot.path)} {disc.q(result.snapshot.path)}.json", timeout=60)
     return d
 
 
 # ----------------------------------------------------------------------------- retention
 
 
-def locations(run: Run, target: bk.Target | None = None) -> list[store.Location]:
+def locations(run: Run, target: disc.Target | None = None) -> list[store.Location]:
     """Every backup location: the etcd node's remote_dir, the runner's local_dir, copy_to_host's directory."""
     s = settings(run)
     node = target.node if target else node_name(run)
@@ -313,7 +316,7 @@ def retain(run: Run, result: BackupResult | None = None, pinned: Pinned | None =
         out: list[store.Retained] = []
         for loc in locations(run, result.target if result else None):
             try:
-                r = store.review(loc, s, bk._utc(), protect, delete=apply and run.params.confirmed, tidy=apply)
+                r = store.review(loc, s, disc.utc_now(), protect, delete=apply and run.params.confirmed, tidy=apply)
             except (TargetUnreachable, OSError) as exc:
                 _fail(run, "retention", loc.label, exc)
                 continue
@@ -394,7 +397,7 @@ class RestorePlan:
         return pd.DataFrame([s.row() for s in self.steps], columns=["host", "step", "command"])
 
 
-def pin_restore(run: Run, target: bk.Target) -> Pinned | None:
+def pin_restore(run: Run, target: disc.Target) -> Pinned | None:
     """The first step of a run with restore enabled: resolve ``restore.snapshot`` before anything is written.
 
     ``latest`` is the newest snapshot in remote_dir whose sidecar says verified and that still matches it
@@ -407,7 +410,7 @@ def pin_restore(run: Run, target: bk.Target) -> Pinned | None:
         loc = store.NodeDir(t, s.remote_dir, s, target.status_argv)
         try:
             pinned = _pin(run, t, target, loc)
-        except (TargetUnreachable, bk.EtcdError) as exc:
+        except (TargetUnreachable, disc.EtcdError) as exc:
             _fail(run, "restore: snapshot pinned", target.node, exc)
             return None
         if pinned is None:
@@ -419,11 +422,11 @@ def pin_restore(run: Run, target: bk.Target) -> Pinned | None:
     return pinned
 
 
-def _pin(run: Run, t: Transport, target: bk.Target, loc: store.NodeDir) -> Pinned | None:
+def _pin(run: Run, t: Transport, target: disc.Target, loc: store.NodeDir) -> Pinned | None:
     s = settings(run)
     if s.restore.snapshot != "latest":
         path = s.restore.snapshot
-        v = bk.verify(t, target, path, s, move_aside=False)
+        v = snaps.verify(t, target, path, s, move_aside=False)
         if not v.ok or v.status is None:
             run.check("restore: snapshot pinned", target.node, "fail", f"{path}: " + "; ".join(v.problems))
             return None
@@ -444,7 +447,7 @@ def _pin(run: Run, t: Transport, target: bk.Target, loc: store.NodeDir) -> Pinne
     return None
 
 
-def plan_restore(run: Run, target: bk.Target, pinned: Pinned | None = None) -> RestorePlan:
+def plan_restore(run: Run, target: disc.Target, pinned: Pinned | None = None) -> RestorePlan:
     """Read-only: the new data dir and every step on every member, for the pinned snapshot (pinned now when
     not given)."""
     s = settings(run)
@@ -455,8 +458,8 @@ def plan_restore(run: Run, target: bk.Target, pinned: Pinned | None = None) -> R
     snap = pinned.path
     if target.config is None:
         raise ValueError(f"{target.node}: neither {s.manifest} nor unit {s.unit} found: cannot restore")
-    stamp = bk._utc().strftime("%Y%m%dT%H%M%SZ")
-    new_dir = s.restore.data_dir or rs.new_data_dir(target.config.data_dir, bk._utc())
+    stamp = disc.utc_now().strftime("%Y%m%dT%H%M%SZ")
+    new_dir = s.restore.data_dir or rs.new_data_dir(target.config.data_dir, disc.utc_now())
     token = f"etcd-restore-{stamp.lower()}"
     client_args = [f"--{k}={v}" for k, v in (("cacert", target.client.cacert), ("cert", target.client.cert),
                                               ("key", target.client.key)) if v]
@@ -492,14 +495,14 @@ def plan_restore(run: Run, target: bk.Target, pinned: Pinned | None = None) -> R
     return RestorePlan("systemd", steps, snap, new_dir, [m], sha256=pinned.sha256)
 
 
-def restore(run: Run, target: bk.Target, plan: RestorePlan | None = None) -> RestorePlan:
+def restore(run: Run, target: disc.Target, plan: RestorePlan | None = None) -> RestorePlan:
     """The real restore. Refused (DestructiveRefused, nothing touched) unless mode=apply and confirm=<cluster>."""
     run.require_confirm(f"etcd restore on {target.node}")
     s = settings(run)
     plan = plan or plan_restore(run, target)
     t = run.transport(target.node)
     with run.recorder.in_step("restore: verify the snapshot"):
-        v = bk.verify(t, target, plan.snapshot, s, move_aside=False)
+        v = snaps.verify(t, target, plan.snapshot, s, move_aside=False)
         for row in v.rows("restore: snapshot verified"):
             run.check(*row)
         if not v.ok or v.status is None:
@@ -534,7 +537,7 @@ def restore(run: Run, target: bk.Target, plan: RestorePlan | None = None) -> Res
     return plan
 
 
-def verify_restored(run: Run, target: bk.Target, plan: RestorePlan) -> bool:
+def verify_restored(run: Run, target: disc.Target, plan: RestorePlan) -> bool:
     """Health, member list and revision of the restored etcd; True when all agree."""
     s = settings(run)
     t = run.transport(target.node)
@@ -623,4 +626,4 @@ def snapshot_files(names: list[str]) -> list[str]:
 
 
 def utc_now() -> dt.datetime:
-    return bk._utc()
+    return disc.utc_now()

@@ -164,7 +164,7 @@ class NodeDir:
         self.t.run(f"rm -f {files}", timeout=120, check=True)
 
     def move_aside(self, name: str) -> str:
-        from .node import move_aside_file
+        from .snapshot import move_aside_file
 
         return move_aside_file(self.t, self.path(name))
 

@@ -20,12 +20,12 @@ import pandas as pd
 
 from ... import kube
 from ...facts import lab as labfacts
+from ...facts.kernel import parse_version as parse_kernel_version
 from ...kube import KubeClient, KubeError
 from ...transport import CommandFailed, LocalTransport, TargetUnreachable, Transport
 from ..system_init.labproof import missing_proof
 from ..system_init.steps import lab_known_hosts
 from . import benchmark, switch
-from .facts import parse_kernel_version
 from .recommend import Recommendation, recommend
 from .settings import Settings
 

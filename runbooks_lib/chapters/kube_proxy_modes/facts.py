@@ -27,14 +27,6 @@ def parse_nft_tables(text: str) -> list[tuple[str, str]]:
     return out
 
 
-def parse_kernel_version(release: str) -> tuple[int, int, int] | None:
-    """(major, minor, patch) from ``uname -r`` (Rocky "5.14.0-427.el9.x86_64", Debian "6.1.0-18-amd64")."""
-    m = re.match(r"^\s*(\d+)\.(\d+)(?:\.(\d+))?", release)
-    if not m:
-        return None
-    return int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
-
-
 def parse_iptables_version(text: str) -> tuple[str, str] | None:
     """(version, backend) from ``iptables --version``: backend "nf_tables", "legacy" or "" (old)."""
     m = re.search(r"iptables v(\d+(?:\.\d+)*)(?:\s+\(([^)]+)\))?", text)

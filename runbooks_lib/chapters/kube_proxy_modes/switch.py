@@ -30,9 +30,11 @@ from typing import Any
 
 import yaml
 
+from ...facts import kernel as kernel_facts
+from ...facts import modules as module_facts
 from ...kube import KubeClient, KubeError, NodeInfo, probe_pod, run_id_of, text_diff
 from ...transport import Transport
-from .facts import parse_kernel_version, parse_nft_version
+from .facts import parse_nft_version
 
 NAMESPACE = "kube-system"
 CONFIGMAP = "kube-proxy"
@@ -120,25 +122,23 @@ class NodeFacts:
     nft_version: tuple[int, ...] | None = None
 
 
-def parse_lsmod(text: str) -> list[str]:
-    """Module names from ``lsmod`` (header line skipped)."""
-    return [line.split()[0] for line in text.splitlines()[1:] if line.strip()]
-
-
 def parse_ipvsadm_version(text: str) -> str | None:
     m = re.search(r"ipvsadm v(\d+(?:\.\d+)*)", text)
     return m.group(1) if m else None
 
 
 def gather_node_facts(transport: Transport) -> NodeFacts:
-    """uname -r, lsmod, /proc/net/ip_vs, ipvsadm --version, nft --version on one host."""
+    """The kernel release, its IPVS modules (:mod:`runbooks_lib.facts.kernel` / ``.modules``, as system-init
+    reads them), ipvsadm --version and nft --version on one host."""
     facts = NodeFacts(transport.name)
-    r = transport.run("uname -r", sudo=False)
-    facts.kernel = r.stdout.strip() if r.ok else None
-    r = transport.run("lsmod", sudo=False)
-    facts.ip_vs_modules = [m for m in parse_lsmod(r.stdout) if m in IPVS_MODULES] if r.ok else []
-    r = transport.run("test -e /proc/net/ip_vs", sudo=False)
-    facts.proc_ip_vs = r.exit_code == 0
+    r = transport.run(kernel_facts.UNAME, sudo=False)
+    facts.kernel = kernel_facts.parse_release(r.stdout) if r.ok else None
+    r = transport.run(module_facts.PROC_MODULES, sudo=False)
+    loaded = module_facts.parse_proc_modules(r.stdout) if r.ok else set()
+    facts.ip_vs_modules = [m for m in IPVS_MODULES if m in loaded]
+    r = transport.run(module_facts.PROBES, sudo=False)
+    facts.proc_ip_vs = module_facts.capability("ip_vs", loaded=set(), filesystems=set(), sys_module=set(),
+                                               probes=module_facts.parse_lines(r.stdout)) is not None
     r = transport.run("ipvsadm --version", sudo=True)
     facts.ipvsadm_version = parse_ipvsadm_version(r.stdout + r.stderr) if r.ok else None
     r = transport.run("nft --version", sudo=True)  # /usr/sbin is not in a non-root PATH on Debian
@@ -160,7 +160,7 @@ def prerequisites(mode: str, node: NodeInfo, server_version: str, facts: NodeFac
     major, minor, _ = version_tuple(server_version)
     ver = (major, minor)
     kernel_text = (facts.kernel if facts and facts.kernel else None) or node.kernel_version
-    kernel = parse_kernel_version(kernel_text) if kernel_text else None
+    kernel = kernel_facts.parse_version(kernel_text) if kernel_text else None
     if mode == "nftables":
         if ver < (1, 29):
             out.append(Prereq(node.name, "nftables mode in this version", "fail",
