@@ -30,7 +30,6 @@ from .errors import (
 )
 from .paths import BUILTIN, ResourceType, parse_path, split_url, verb_for
 
-
 #: the cluster name the lab's API server writes into its kubeconfig (runbooks_lib.lab.apiserver)
 LAB_CLUSTER_NAME = "runbooks-api-double"
 
