@@ -10,7 +10,7 @@ import pytest
 from kube_double.fixture import SAMPLES, make_run
 
 from runbooks_lib import kube
-from runbooks_lib.chapters.kube_proxy_modes import chapter, switch
+from runbooks_lib.chapters.kube_proxy_modes import chapter, switch, switchplan, verifyrules
 from runbooks_lib.lab.apiserver.seed import KUBE_PROXY_CONFIG
 from runbooks_lib.run import DestructiveRefused
 
@@ -21,13 +21,13 @@ def proxy_pods(double) -> dict[str, str]:
 
 
 def test_mode_parsing_and_single_line_edit():
-    assert switch.parse_mode(KUBE_PROXY_CONFIG) == ("", "iptables")
-    new = switch.set_mode(KUBE_PROXY_CONFIG, "nftables")
-    assert switch.parse_mode(new) == ("nftables", "nftables")
+    assert switchplan.parse_mode(KUBE_PROXY_CONFIG) == ("", "iptables")
+    new = switchplan.set_mode(KUBE_PROXY_CONFIG, "nftables")
+    assert switchplan.parse_mode(new) == ("nftables", "nftables")
     changed = [(a, b) for a, b in zip(KUBE_PROXY_CONFIG.splitlines(), new.splitlines(), strict=True) if a != b]
     assert changed == [('mode: ""', 'mode: "nftables"')]  # detectLocalMode: "" untouched
     with pytest.raises(ValueError):
-        switch.set_mode(KUBE_PROXY_CONFIG, "userspace")
+        switchplan.set_mode(KUBE_PROXY_CONFIG, "userspace")
 
 
 def test_plan_against_the_double(kube_run, api_double):
@@ -35,7 +35,7 @@ def test_plan_against_the_double(kube_run, api_double):
     state = switch.read_state(kc)
     assert (state.mode_raw, state.mode, state.server_version) == ("", "iptables", "v1.30.4")
     assert sorted(state.pods) == ["cp1", "w1", "w2"]
-    plan = switch.plan_switch(state, "nftables")
+    plan = switchplan.plan_switch(state, "nftables")
     assert plan.order == ["w1", "w2", "cp1"] and not plan.no_change
     assert "-mode: \"\"" in plan.diff and '+mode: "nftables"' in plan.diff
     gate = {(p.node, p.check): p for p in plan.prereqs}
@@ -50,24 +50,24 @@ def test_plan_against_the_double(kube_run, api_double):
 def test_prerequisites_from_facts():
     old = kube.NodeInfo("old", ["worker"], "192.0.2.5", True, "v1.33.1", "4.18.0-553.el8_10.x86_64",
                         "Rocky Linux 8.10", "containerd://1.7.20")
-    [ver, kernel, nft] = switch.prerequisites("nftables", old, "v1.33.1",
-                                              switch.NodeFacts("old", nft_version=(0, 9, 8)))
+    [ver, kernel, nft] = switchplan.prerequisites("nftables", old, "v1.33.1",
+                                              switchplan.NodeFacts("old", nft_version=(0, 9, 8)))
     assert ver.status == "pass" and "GA" in ver.detail
     assert kernel.status == "fail" and nft.status == "fail"
-    facts = switch.NodeFacts("old", kernel="5.14.0-427.el9.x86_64", ip_vs_modules=[], proc_ip_vs=False)
-    rows = {p.check: p for p in switch.prerequisites("ipvs", old, "v1.35.0", facts)}
+    facts = switchplan.NodeFacts("old", kernel="5.14.0-427.el9.x86_64", ip_vs_modules=[], proc_ip_vs=False)
+    rows = {p.check: p for p in switchplan.prerequisites("ipvs", old, "v1.35.0", facts)}
     assert rows["ipvs mode in this version"].status == "warn" and "KEP-5495" in rows["ipvs mode in this version"].detail
     assert rows["ip_vs kernel modules"].status == "fail" and "CONFIG_IP_VS" in rows["ip_vs kernel modules"].detail
     assert rows["ipvsadm"].status == "warn"
-    facts = switch.NodeFacts("ok", ip_vs_modules=["ip_vs", "ip_vs_rr", "nf_conntrack"], ipvsadm_version="1.31")
-    rows = {p.check: p for p in switch.prerequisites("ipvs", old, "v1.30.4", facts)}
+    facts = switchplan.NodeFacts("ok", ip_vs_modules=["ip_vs", "ip_vs_rr", "nf_conntrack"], ipvsadm_version="1.31")
+    rows = {p.check: p for p in switchplan.prerequisites("ipvs", old, "v1.30.4", facts)}
     assert rows["ip_vs kernel modules"].status == "pass" and rows["ipvsadm"].status == "pass"
-    assert switch.parse_ipvsadm_version("ipvsadm v1.31 2019/12/24 (compiled with popt and IPVS v1.2.1)") == "1.31"
+    assert switchplan.parse_ipvsadm_version("ipvsadm v1.31 2019/12/24 (compiled with popt and IPVS v1.2.1)") == "1.31"
 
 
 def test_apply_refused_without_confirm(kube_run, api_double):
     kc = kube.connect(kube_run)
-    plan = switch.plan_switch(switch.read_state(kc), "nftables")
+    plan = switchplan.plan_switch(switch.read_state(kc), "nftables")
     with pytest.raises(DestructiveRefused):
         switch.apply_switch(kube_run, kc, plan, gate=switch.clusterip_gate)
     assert not any(r.method in ("PATCH", "DELETE", "POST") for r in api_double[2].requests)
@@ -77,12 +77,12 @@ def test_apply_switches_node_by_node(kube_apply_run, api_double):
     _, _, double = api_double
     kc = kube.connect(kube_apply_run)
     before = proxy_pods(double)
-    plan = switch.plan_switch(switch.read_state(kc), "nftables")
+    plan = switchplan.plan_switch(switch.read_state(kc), "nftables")
     res = switch.apply_switch(kube_apply_run, kc, plan, gate=switch.clusterip_gate, pod_timeout=20)
     chapter.record_switch(kube_apply_run, res)  # chapter.py records the outcomes the switch returns
     assert res.failed_node is None and not res.rolled_back and res.switched == ["w1", "w2", "cp1"]
     cm = double.object("ConfigMap", "kube-proxy", "kube-system")
-    assert switch.parse_mode(cm["data"]["config.conf"]) == ("nftables", "nftables")
+    assert switchplan.parse_mode(cm["data"]["config.conf"]) == ("nftables", "nftables")
     after = proxy_pods(double)
     assert sorted(after) == ["cp1", "w1", "w2"] and not set(after.values()) & set(before.values())
     assert [s.action for s in res.steps if s.node == "w1"] == ["restart kube-proxy", "health gate"]
@@ -91,7 +91,7 @@ def test_apply_switches_node_by_node(kube_apply_run, api_double):
     checks = {(c.check, c.host): c.status for c in kube_apply_run.checks}
     assert checks[("kube-proxy mode", "cluster")] == "changed"
     assert checks[("kube-proxy nftables on node", "w2")] == "changed"
-    again = switch.plan_switch(switch.read_state(kc), "nftables")
+    again = switchplan.plan_switch(switch.read_state(kc), "nftables")
     assert again.no_change and again.diff == ""
 
 
@@ -99,7 +99,7 @@ def test_failed_health_gate_rolls_back(kube_apply_run, api_double):
     _, _, double = api_double
     double.broken_nodes.add("w2")  # pods on w2 cannot reach ClusterIPs after the restart
     kc = kube.connect(kube_apply_run)
-    plan = switch.plan_switch(switch.read_state(kc), "ipvs")
+    plan = switchplan.plan_switch(switch.read_state(kc), "ipvs")
     before = proxy_pods(double)
     res = switch.apply_switch(kube_apply_run, kc, plan, gate=switch.clusterip_gate, pod_timeout=20, gate_timeout=1)
     chapter.record_switch(kube_apply_run, res)
@@ -131,11 +131,11 @@ def test_pluggable_gate(tmp_path, api_double):
         seen.append((ctx.node.name, ctx.mode, ctx.probe_pod, ctx.probe_target))
         return switch.GateResult(ctx.node.name != "w1", [("custom", ctx.node.name != "w1", "said so")])
 
-    res = switch.apply_switch(run, kc, switch.plan_switch(switch.read_state(kc), "nftables"), gate=gate,
+    res = switch.apply_switch(run, kc, switchplan.plan_switch(switch.read_state(kc), "nftables"), gate=gate,
                               pod_timeout=20)
     assert seen == [("w1", "nftables", "kp-probe-w1", ("10.96.0.1", 443))]
     assert res.rolled_back and res.failed_node == "w1"
-    assert switch.parse_mode(api_double[2].object("ConfigMap", "kube-proxy", "kube-system")["data"]["config.conf"])[1] \
+    assert switchplan.parse_mode(api_double[2].object("ConfigMap", "kube-proxy", "kube-system")["data"]["config.conf"])[1] \
         == "iptables"
 
 
@@ -171,15 +171,15 @@ def test_healthz_check_on_loopback():
 
 
 def test_verify_parsers_on_captured_outputs():
-    ipt = switch.parse_iptables_kube((SAMPLES / "iptables-save-nat.txt").read_text())
+    ipt = verifyrules.parse_iptables_kube((SAMPLES / "iptables-save-nat.txt").read_text())
     assert ipt == {"kube_svc_chains": 2, "kube_sep_chains": 3, "kube_services_rules": 3, "kube_chains": 9}
-    nft = switch.parse_nft_kube_proxy((SAMPLES / "nft-list-table-kube-proxy.txt").read_text())
+    nft = verifyrules.parse_nft_kube_proxy((SAMPLES / "nft-list-table-kube-proxy.txt").read_text())
     assert nft == {"present": True, "chains": 10, "service_chains": 2, "endpoint_chains": 3, "service_ips": 2}
-    vs = switch.parse_ipvsadm_ln((SAMPLES / "ipvsadm-Ln.txt").read_text())
+    vs = verifyrules.parse_ipvsadm_ln((SAMPLES / "ipvsadm-Ln.txt").read_text())
     assert [(v.proto, v.address, v.port, v.scheduler, len(v.real_servers)) for v in vs][:2] == [
         ("TCP", "10.96.0.1", 443, "rr", 1), ("TCP", "10.96.0.10", 53, "rr", 2)]
     assert len(vs) == 5
-    m = switch.parse_proxy_metrics((SAMPLES / "kube-proxy-metrics.txt").read_text())
+    m = verifyrules.parse_proxy_metrics((SAMPLES / "kube-proxy-metrics.txt").read_text())
     sync, prog = m["sync_proxy_rules_duration"], m["network_programming_duration"]
     assert sync["count"] == 130 and sync["mean_s"] == pytest.approx(0.01187, abs=1e-5)
     assert 0.008 < sync["p50_s"] < 0.016 and sync["p99_s"] <= 0.064
@@ -191,15 +191,15 @@ def test_verify_node_judges_new_and_stale_rules():
             "iptables": (0, (SAMPLES / "iptables-save-nat.txt").read_text()),
             "ipvsadm": (127, "sh: ipvsadm: not found"),
             "metrics": (0, (SAMPLES / "kube-proxy-metrics.txt").read_text())}
-    rows = {r.check: r for r in switch.verify_node("w1", "nftables", "iptables", outs)}
+    rows = {r.check: r for r in verifyrules.verify_node("w1", "nftables", "iptables", outs)}
     assert rows["nftables rules present"].status == "pass"
     assert rows["stale iptables rules"].status == "warn" and "2 KUBE-SVC chains" in rows["stale iptables rules"].detail
     assert rows["kube-proxy sync duration"].status == "pass"
     outs["iptables"] = (0, "*nat\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n")
     outs["metrics"] = (7, "curl: (7) Failed to connect")
-    rows = {r.check: r for r in switch.verify_node("w1", "nftables", "iptables", outs)}
+    rows = {r.check: r for r in verifyrules.verify_node("w1", "nftables", "iptables", outs)}
     assert rows["stale iptables rules"].status == "pass" and rows["kube-proxy sync duration"].status == "warn"
-    rows = {r.check: r for r in switch.verify_node("w1", "ipvs", "iptables", outs)}
+    rows = {r.check: r for r in verifyrules.verify_node("w1", "ipvs", "iptables", outs)}
     assert rows["ipvs rules present"].status == "fail"
 
 
@@ -219,4 +219,4 @@ def test_node_facts_read_as_system_init_reads_them(tmp_path):
     if os.path.exists("/proc/modules"):
         with open("/proc/modules") as fh:
             loaded = {line.split()[0] for line in fh}
-    assert f.ip_vs_modules == [m for m in switch.IPVS_MODULES if m in loaded]
+    assert f.ip_vs_modules == [m for m in switchplan.IPVS_MODULES if m in loaded]

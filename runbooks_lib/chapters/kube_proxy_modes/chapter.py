@@ -25,7 +25,7 @@ from ...kube import KubeClient, KubeError
 from ...transport import CommandFailed, LocalTransport, TargetUnreachable, Transport
 from ..system_init.labproof import missing_proof
 from ..system_init.steps import lab_known_hosts
-from . import benchmark, switch
+from . import benchmark, switch, switchplan, verifyrules
 from .recommend import Recommendation, recommend
 from .settings import Settings
 
@@ -55,10 +55,10 @@ class Cluster:
     kc: KubeClient | None
     target: str
     error: str | None = None
-    state: switch.ProxyState | None = None
+    state: switchplan.ProxyState | None = None
     service_count: int | None = None  # Services in the cluster (all namespaces), from the API
     hosts: dict[str, str] = field(default_factory=dict)  # node name -> inventory host
-    facts: dict[str, switch.NodeFacts] = field(default_factory=dict)  # node name -> facts
+    facts: dict[str, switchplan.NodeFacts] = field(default_factory=dict)  # node name -> facts
 
 
 def connect(run: Any) -> Cluster:
@@ -88,7 +88,7 @@ def node_hosts(nodes: list[kube.NodeInfo], hosts: list[Any]) -> dict[str, str]:
     return out
 
 
-def read(run: Any, cluster: Cluster) -> switch.ProxyState | None:
+def read(run: Any, cluster: Cluster) -> switchplan.ProxyState | None:
     """Current mode, version and Service count (recorded as info) and the node -> inventory host map."""
     if cluster.kc is None:
         return None
@@ -333,13 +333,13 @@ def no_switch(run: Any, cluster: Cluster, recommendation: Any | None) -> str:
     return text
 
 
-def plan(run: Any, cluster: Cluster, settings: Settings) -> switch.SwitchPlan | None:
+def plan(run: Any, cluster: Cluster, settings: Settings) -> switchplan.SwitchPlan | None:
     """The switch plan for ``settings.target_mode``: prerequisites per node (each recorded), the
     ConfigMap diff and the rollout order."""
     if cluster.state is None or settings.target_mode is None:
         return None
     try:
-        p = switch.plan_switch(cluster.state, settings.target_mode, cluster.facts, settings.rollout_order or None)
+        p = switchplan.plan_switch(cluster.state, settings.target_mode, cluster.facts, settings.rollout_order or None)
     except ValueError as exc:  # a rollout order naming unknown nodes
         run.check("kube-proxy switch plan", CLUSTER, "error", str(exc))
         return None
@@ -359,11 +359,11 @@ def plan(run: Any, cluster: Cluster, settings: Settings) -> switch.SwitchPlan | 
     return p
 
 
-def prereq_frame(p: switch.SwitchPlan) -> pd.DataFrame:
+def prereq_frame(p: switchplan.SwitchPlan) -> pd.DataFrame:
     return pd.DataFrame([vars(x) for x in p.prereqs], columns=["node", "check", "status", "detail"])
 
 
-def plan_text(p: switch.SwitchPlan) -> str:
+def plan_text(p: switchplan.SwitchPlan) -> str:
     """The plan as text: direction, order, ConfigMap diff."""
     if p.no_change:
         return f"no change: kube-proxy already runs in {p.to_mode} mode"
@@ -371,7 +371,7 @@ def plan_text(p: switch.SwitchPlan) -> str:
             f"after each): {' -> '.join(p.order)}\n\n{p.diff}")
 
 
-def apply(run: Any, cluster: Cluster, p: switch.SwitchPlan | None, settings: Settings) -> switch.SwitchResult | None:
+def apply(run: Any, cluster: Cluster, p: switchplan.SwitchPlan | None, settings: Settings) -> switch.SwitchResult | None:
     """mode=apply with confirm: switch; otherwise record that nothing changed (the switch stays
     pending: the plan's drift) and why."""
     if p is None or cluster.kc is None:
@@ -400,27 +400,27 @@ def record_switch(run: Any, result: switch.SwitchResult | None) -> None:
         run.check(check, target, status, detail)
 
 
-def verify(run: Any, cluster: Cluster, p: switch.SwitchPlan, result: switch.SwitchResult | None,
+def verify(run: Any, cluster: Cluster, p: switchplan.SwitchPlan, result: switch.SwitchResult | None,
            timeout: float = 120.0) -> pd.DataFrame:
     """After a switch: rules of the new mode on each node with an SSH host, stale old rules, metrics."""
     cols = ["node", "check", "status", "detail"]
     if result is None or result.rolled_back or not result.switched:
         return pd.DataFrame([], columns=cols)
     node_of = {h: n for n, h in cluster.hosts.items() if n in result.switched}
-    rows: list[switch.Prereq] = []
+    rows: list[switchplan.Prereq] = []
     outcomes: dict[str, Any] = {}
     if node_of:
         with guarded(run, "verify", ", ".join(node_of)):
             outcomes = run.fleet().map(switch.gather_verify, timeout=timeout, hosts=list(node_of))
         for host, out in outcomes.items():
             if out.ok and out.value is not None:
-                rows += switch.verify_node(node_of[host], p.to_mode, p.from_mode, out.value)
+                rows += verifyrules.verify_node(node_of[host], p.to_mode, p.from_mode, out.value)
             else:
-                rows.append(switch.Prereq(node_of[host], "verify", "unreachable" if out.unreachable else "error",
+                rows.append(switchplan.Prereq(node_of[host], "verify", "unreachable" if out.unreachable else "error",
                                           out.error or ""))
     for n in result.switched:
         if n not in cluster.hosts:
-            rows.append(switch.Prereq(n, "verify", "warn", "no SSH host for this node: rules not checked"))
+            rows.append(switchplan.Prereq(n, "verify", "warn", "no SSH host for this node: rules not checked"))
     for r in rows:
         run.check(f"verify: {r.check}", cluster.hosts.get(r.node, r.node), r.status, r.detail)
     return pd.DataFrame([vars(r) for r in rows], columns=cols)
