@@ -56,8 +56,29 @@ def test_cstor_legacy_prereqs_on_lab_nodes(lab_params: Path, tmp_path: Path) -> 
     chapter.node_prereqs(run, run.params.openebs_storage)
     got = {(x.check, x.host): x.status for x in run.checks}
     assert got[("iscsi_tcp", f"{LAB}-w1")] == "n/a in lab"      # proven lab node: modules are the host's
-    assert got[("iscsi", f"{LAB}-w1")] in ("fail", "pass")      # real: open-iscsi installed or not
+    assert got[("iscsi", f"{LAB}-w1")] in ("drift", "n/a in lab")  # not installed / installed, cannot run
     assert got[("disks.raw", f"{LAB}-w1")] == "fail"            # a container has no raw disk
+
+
+def test_cstor_legacy_apply_installs_the_initiator_once(lab_params: Path, tmp_path: Path) -> None:
+    """open-iscsi is installed for real; iscsid cannot start in a container (the host kernel's iSCSI
+    netlink): n/a in lab, with the journal in the install check. A second apply changes nothing."""
+    w1 = f"{LAB}-w1"
+    over = ["mode=apply", "openebs_storage.engine=cstor-legacy", f"only_hosts=[{w1}]"]
+    run = Run.start("openebs-storage", str(lab_params), over, str(tmp_path / "a1"))
+    purge = run.transport(w1).run("DEBIAN_FRONTEND=noninteractive apt-get -qq purge -y open-iscsi >/dev/null 2>&1; "
+                                  "command -v iscsiadm || echo gone", sudo=True, timeout=120)
+    assert purge.stdout.strip() == "gone"
+    chapter.node_prereqs(run, run.params.openebs_storage)
+    got = {(x.check, x.host): x for x in run.checks}
+    install = got[("iscsi.install", w1)]
+    if install.status == "fail" and "install failed" in install.detail:
+        pytest.skip(f"open-iscsi could not be installed in the lab node: {install.detail[-200:]}")
+    assert install.status == "changed" and "initiator installed" in install.detail
+    assert got[("iscsi", w1)].status == "n/a in lab" and "host kernel" in got[("iscsi", w1)].detail
+    again = Run.start("openebs-storage", str(lab_params), over, str(tmp_path / "a2"))
+    chapter.node_prereqs(again, again.params.openebs_storage)
+    assert not [x for x in again.checks if x.check == "iscsi.install"]
 
 
 def test_fio_runs_for_real_on_both_nodes_in_parallel(lab_params: Path, tmp_path: Path) -> None:

@@ -92,10 +92,23 @@ def test_prereqs_on_the_lab_node_for_hostpath_and_cstor() -> None:
     assert hp["hostpath.xfs_quota"][0] == "info" and "not enforced" in hp["hostpath.xfs_quota"][1]
     legacy = prereq.judge(f, Settings(engine="cstor-legacy"))
     got = {(c, st) for c, st, _ in legacy}
-    assert ("iscsi", "fail") in got and ("iscsi_tcp", "n/a in lab") in got and ("disks.raw", "fail") in got
+    assert ("iscsi", "drift") in got and ("iscsi_tcp", "n/a in lab") in got and ("disks.raw", "fail") in got
     may = {c: st for c, st, _ in prereq.judge(f, Settings(engine="mayastor"))}
     assert may["mayastor.hugepages"] == "fail" and may["mayastor.nvme_tcp"] == "n/a in lab"
     assert may["mayastor.kernel"] == "pass"
+
+
+def test_iscsid_that_cannot_run_is_na_only_on_a_proven_lab_node() -> None:
+    from runbooks_lib.facts.services import Unit
+
+    f = lab_facts()
+    f.tools["iscsiadm"] = "/usr/sbin/iscsiadm"
+    f.iscsid = Unit("iscsid.service", "loaded", "failed", "failed", "enabled")
+    assert prereq.iscsi(f, True)[0][1] == "n/a in lab"
+    f.lab = False
+    assert prereq.iscsi(f, True)[0][1] == "drift"
+    f.iscsid = Unit("iscsid.service", "loaded", "active", "running", "enabled")
+    assert prereq.iscsi(f, True)[0][1] == "pass"
 
 
 def test_selinux_enforcing_without_container_file_t_warns_and_xfs_prjquota_passes() -> None:

@@ -70,13 +70,25 @@ def node_prereqs(run: Any, s: Settings, timeout: float = 90.0) -> pd.DataFrame:
     and a matrix (check x node) of statuses."""
     hosts = [h.name for h in run.params.selected_hosts()]
     matrix: dict[str, dict[str, str]] = {}
+    todo: list[str] = []
     with guarded(run, "node facts over SSH", ", ".join(hosts) or "-"):
-        outcomes = run.fleet().map(lambda t: nodes.gather(t, s.base_path, nodes.lab_known_hosts), timeout=timeout, hosts=hosts)
+        outcomes = run.fleet().map(lambda t: nodes.gather(t, s.base_path, nodes.lab_known_hosts), timeout=timeout,
+                                   hosts=hosts)
+        if run.params.mode == "apply" and s.engine == "cstor-legacy":
+            todo = [h for h, o in outcomes.items() if o.value is not None
+                    and any(st == "drift" for c, st, _ in prereq.iscsi(o.value, True) if c == "iscsi")]
+            for host, done in run.fleet().map(nodes.install_iscsi, timeout=360, hosts=todo).items():
+                run.check("iscsi.install", host, "changed" if done.ok else "fail", done.value or done.error or "")
+            if todo:  # re-read what was changed: the checks below judge the nodes as they are now
+                outcomes.update(run.fleet().map(lambda t: nodes.gather(t, s.base_path, nodes.lab_known_hosts),
+                                                timeout=timeout, hosts=todo))
         for host, out in outcomes.items():
             if not out.ok or out.value is None:
                 run.check("node facts over SSH", host, "unreachable" if out.unreachable else "error", out.error or "")
                 continue
             for check, status, detail in prereq.judge(out.value, s):
+                if status == "drift" and run.params.mode == "apply" and host in todo:
+                    status, detail = "fail", f"still after apply: {detail}"
                 run.check(check, host, status, detail)
                 matrix.setdefault(check, {})[host] = status
     return pd.DataFrame(matrix).T.reindex(columns=hosts).rename_axis("check")

@@ -164,6 +164,26 @@ def parse(host: str, got: dict[str, script.Section], known_hosts: Callable[[str]
         lab=not missing, lab_missing=missing, raw={k: v.stdout for k, v in got.items()})
 
 
+#: install the iSCSI initiator and start iscsid (apply; cStor/Jiva only), per distro family
+ISCSI_INSTALL = ("if command -v apt-get >/dev/null; then command -v iscsiadm >/dev/null || { "
+                 "DEBIAN_FRONTEND=noninteractive apt-get -qq update && DEBIAN_FRONTEND=noninteractive "
+                 "apt-get -qq install -y open-iscsi >/dev/null; }; "
+                 "else command -v iscsiadm >/dev/null || dnf -q -y install iscsi-initiator-utils >/dev/null; fi "
+                 "&& systemctl enable -q iscsid && { systemctl start iscsid 2>/dev/null && echo started || "
+                 "{ echo 'iscsid did not start:'; journalctl -u iscsid -n 6 --no-pager -o cat; }; }")
+
+
+def install_iscsi(transport: Transport) -> str:
+    """Install the initiator where missing, enable and start iscsid (apply only): what happened; a
+    daemon that does not start is reported with its journal (the re-read facts judge it)."""
+    res = transport.run(ISCSI_INSTALL, sudo=True, timeout=300)
+    if not res.ok:
+        raise RuntimeError(f"iSCSI initiator install failed (exit {res.exit_code}): {res.stderr.strip()[-300:]}")
+    out = res.stdout.strip()
+    return "initiator installed, iscsid enabled and started" if out == "started" else \
+        "initiator installed, iscsid enabled; " + " ".join(out.split())
+
+
 def lab_known_hosts(name: str) -> str | None:
     """The known_hosts `runbooks lab up` wrote for lab ``name`` here (None: no such lab)."""
     from ...lab.lab import state_dir
