@@ -80,6 +80,10 @@ def installed(tmp_path: Path, kubeconfig: Path, double: ApiDouble) -> KubeClient
     return kc
 
 
+def dep_node(kc: KubeClient, app: str) -> str:
+    return str(kc.list_objects("Pod", "default", label_selector=f"app={app}")[0]["spec"]["nodeName"])
+
+
 def felix(kc: KubeClient) -> dict[str, Any] | None:
     return kc.get_or_none("FelixConfiguration", "default", None, parse.CRD_API)
 
@@ -161,7 +165,9 @@ def test_install_from_manifest_then_fixed_and_floating_ip_applied(
     cm = double.object("ConfigMap", "calico-config", "kube-system")
     assert parse.cni_config(cm["data"]["cni_network_config"]).floating_ips
     assert felix(kc)["spec"]["floatingIPs"] == "Enabled"
-    assert checks["floating IP: NAT on the node"][0][1] == "n/a in lab"
+    assert checks["floating IP: WorkloadEndpoint ipNATs"][0][1] == "n/a in lab"
+    assert checks["floating IP: NAT on the node"][0][1:] == ("warn", "no inventory host for node "
+                                                             f"{dep_node(kc, 'fip')}: not read")
     assert verdict_for(run.checks) == "PASS"
 
     again = make_run(tmp_path, kubeconfig, {"floating_ip": {"name": "fip", "ip": "10.244.36.100", "enable": True}},

@@ -66,3 +66,46 @@ def test_conflist_read_over_ssh_from_each_node(lab_params: Path, tmp_path: Path)
     assert conf[f"{LAB}-cp1"][0] == "n/a in lab"
     assert any(r.kind == "command" and parse.CONFLIST in r.command and r.target == f"{LAB}-w1"
                for r in run.recorder.records)
+
+
+def test_floating_ip_applied_and_its_node_level_checks_are_real_but_n_a(lab_params: Path, tmp_path: Path) -> None:
+    """CRDs and a pool created in the lab's API server (as a manifest install and calico-node would),
+    then floating IPs switched on (calico-node restarted node by node, gated) and the annotated
+    Deployment applied; Felix's NAT rules are read over SSH for real; the floating IP from the other
+    node is not probed (not a lab node's address): both n/a in lab, the first with what the node answered."""
+    import yaml
+
+    from runbooks_lib import kube
+    from runbooks_lib.kube import plan
+
+    setup = Run.start("calico-ips", str(lab_params), [], str(tmp_path / "setup"))
+    kc = kube.connect(setup)
+    crds = [o for o in yaml.safe_load_all((FIX / "calico.yaml").read_text()) if o["kind"] == "CustomResourceDefinition"]
+    plan.apply(kc, plan.plan(kc, crds))
+    if kc.get_or_none("IPPool", "default-ipv4-ippool", None, parse.CRD_API) is None:
+        kc.create({"apiVersion": parse.CRD_API, "kind": "IPPool", "metadata": {"name": "default-ipv4-ippool"},
+                   "spec": {"cidr": "10.244.0.0/16", "ipipMode": "Always", "nodeSelector": "all()"}})
+    before = kc.get("ConfigMap", "calico-config", "kube-system")["data"]["cni_network_config"]
+    run = Run.start("calico-ips", str(lab_params), ["mode=apply", f"confirm={LAB}", "calico_ips.floating_ip="
+                    "{name: fip, ip: 10.244.200.10, enable: true}", "calico_ips.rollout_timeout_s=60"],
+                    str(tmp_path / "apply"))
+    try:
+        cl = chapter.connect(run)
+        chapter.inspect(run, cl, run.params.calico_ips)
+        chapter.conflists(run, cl)
+        chapter.floating_ip(run, cl, run.params.calico_ips)
+    finally:  # the lab as it was: switches off, no workload
+        kc.delete("Deployment", "fip", "default")
+        kc.patch_configmap_key("calico-config", "kube-system", "cni_network_config", before)
+        kc.delete("FelixConfiguration", "default", None, api_version=parse.CRD_API)
+    got = {c.check: (c.host, c.status, c.detail) for c in run.checks}
+    assert got["floating IP: switch on"][1] == "changed", got["floating IP: switch on"]
+    host, status, detail = got["floating IP: NAT on the node"]
+    assert host.startswith(f"{LAB}-") and status == "n/a in lab"
+    assert "no cali-fip-dnat/cali-fip-snat chains" in detail
+    other, status, detail = got["floating IP: reached from another node"]
+    assert other != host and status == "n/a in lab" and "not probed: 10.244.200.10 is no lab node's address" in detail
+    assert not [r for r in run.recorder.records if r.kind == "command" and "10.244.200.10" in r.command]
+    assert any(r.kind == "command" and r.command == "iptables-save -t nat" and r.target == host
+               for r in run.recorder.records)
+    assert verdict_for(run.checks) == "PASS"

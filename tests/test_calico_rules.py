@@ -221,3 +221,17 @@ def test_settings_refuse_bad_values() -> None:
         Settings(manifest_url="https://example.com/calico.yaml")
     with pytest.raises(ValidationError, match="has host bits set"):
         Settings(pod_subnet="10.244.0.1/16")
+
+
+def test_felix_nat_rules_for_a_floating_ip() -> None:
+    text = (FIX / "iptables-save-nat.txt").read_text()
+    assert floating.nat_rules(text) == (True, {"10.244.36.100": "10.244.1.11"}, {"10.244.1.11": "10.244.36.100"})
+    assert floating.nat_verdict(text, "10.244.36.100", "10.244.1.11") == (
+        True, "DNAT 10.244.36.100 -> 10.244.1.11, SNAT 10.244.1.11 -> 10.244.36.100")
+    ok, seen = floating.nat_verdict(text, "10.244.36.101", "10.244.1.12")
+    assert not ok and "DNAT 10.244.36.101 -> 10.244.1.12 absent" in seen
+    empty = "\n".join(line for line in text.splitlines() if not line.startswith("-A cali-fip"))
+    ok, seen = floating.nat_verdict(empty, "10.244.36.100", "10.244.1.11")
+    assert not ok and "Felix floatingIPs Disabled?" in seen  # chains there, rules not: the classic symptom
+    ok, seen = floating.nat_verdict("*nat\nCOMMIT\n", "10.244.36.100", "10.244.1.11")
+    assert not ok and "no cali-fip-dnat/cali-fip-snat chains" in seen

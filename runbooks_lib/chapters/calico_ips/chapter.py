@@ -13,7 +13,7 @@ from ...kube import KubeClient, plan, verify
 from ..kube_proxy_modes.chapter import CLUSTER, guarded, node_hosts
 from . import fixedip, floating, gate, install, netcheck, parse
 from .settings import Settings
-from .state import ClusterState, read_cluster, read_conflist
+from .state import ClusterState, reach, read_cluster, read_conflist, read_nat
 
 LAB_NO_CNI = "the lab runs no calico-node and no Calico CNI (no Felix, no pod networking)"
 
@@ -251,10 +251,43 @@ def floating_ip(run: Any, cl: Cluster, s: Settings, check_gate: gate.Gate | None
             plan.apply(cl.kc, p)
         p.record(run)
         if run.params.mode == "apply":
-            run.check("floating IP: NAT on the node", host, "n/a in lab" if cl.lab else "info",
-                      LAB_NO_CNI if cl.lab else "check the WorkloadEndpoint ipNATs and cali-fip-dnat/cali-fip-snat "
-                      "on the pod's node")
+            _verify_floating(run, cl, req.name, req.namespace, req.ip, s.rollout_timeout_s)
     return rows
+
+
+def _verify_floating(run: Any, cl: Cluster, name: str, ns: str, fip: str, timeout: float) -> None:
+    """The pod's IPNAT (what Calico derives for its WorkloadEndpoint), Felix's NAT rules on the pod's
+    node over SSH, and the floating IP reached from another node."""
+    assert cl.kc is not None
+    host = f"{ns}/{name}"
+    for r in verify.wait_all(cl.kc, [verify.rollout_complete("Deployment", name, ns)], timeout=timeout):
+        r.check(run)
+    pods = cl.kc.list_objects("Pod", ns, label_selector=f"app={name}")
+    if not pods:
+        run.check("floating IP: NAT on the node", host, "fail", "no pod")
+        return
+    pod = pods[0]
+    node, pod_ip = pod["spec"].get("nodeName", ""), (pod.get("status") or {}).get("podIP", "")
+    lab_note = f" ({LAB_NO_CNI}; the outcome is the lab's)" if cl.lab else ""
+    calico_ip = (pod["metadata"].get("annotations") or {}).get("cni.projectcalico.org/podIP")
+    run.check("floating IP: WorkloadEndpoint ipNATs", host, "n/a in lab" if cl.lab else
+              "pass" if calico_ip else "fail",
+              f"pod {pod['metadata']['name']} on {node}: podIP {pod_ip}, Calico podIP {calico_ip}; ipNATs "
+              f"[{{internalIP: {pod_ip}, externalIP: {fip}}}]" + lab_note)
+    hosts = node_hosts(cl.kc.nodes(), run.params.selected_hosts())
+    if node not in hosts:
+        run.check("floating IP: NAT on the node", host, "warn", f"no inventory host for node {node}: not read")
+        return
+    ok, seen = floating.nat_verdict(read_nat(run.transport(hosts[node])), fip, pod_ip)
+    run.check("floating IP: NAT on the node", hosts[node], "n/a in lab" if cl.lab else "pass" if ok else "fail",
+              seen + lab_note)
+    others = [h for n, h in hosts.items() if n != node]
+    if cl.lab:  # the lab's nodes may reach only each other: no probe is sent to an address no lab node has
+        run.check("floating IP: reached from another node", others[0] if others else host, "n/a in lab",
+                  f"not probed: {fip} is no lab node's address and {LAB_NO_CNI}")
+    elif others:
+        ok, seen = reach(run.transport(others[0]), fip, 80)
+        run.check("floating IP: reached from another node", others[0], "pass" if ok else "fail", f"{fip}:80 {seen}")
 
 
 def net_check(run: Any, cl: Cluster, s: Settings) -> list[dict[str, Any]]:

@@ -93,3 +93,32 @@ def render(req: FloatingIp) -> Obj:
                      "template": {"metadata": {"labels": labels,
                                                "annotations": {FIP_ANNOTATION: json.dumps([req.ip])}},
                                   "spec": {"containers": [{"name": req.name, "image": req.image}]}}}}
+
+
+def nat_rules(iptables_save: str) -> tuple[bool, dict[str, str], dict[str, str]]:
+    """From ``iptables-save -t nat``: whether Felix's floating-IP chains exist, DNAT external -> pod
+    IP (cali-fip-dnat) and SNAT pod IP -> external (cali-fip-snat)."""
+    chains = {line[1:].split()[0] for line in iptables_save.splitlines() if line.startswith(":")}
+    dnat: dict[str, str] = {}
+    snat: dict[str, str] = {}
+    for line in iptables_save.splitlines():
+        words = line.split()
+        if len(words) < 2 or words[0] != "-A" or words[1] not in ("cali-fip-dnat", "cali-fip-snat"):
+            continue
+        opt = {words[i]: words[i + 1] for i in range(len(words) - 1) if words[i].startswith("-")}
+        if words[1] == "cali-fip-dnat" and "--to-destination" in opt and "-d" in opt:
+            dnat[opt["-d"].split("/")[0]] = opt["--to-destination"].split(":")[0]
+        elif "--to-source" in opt and "-s" in opt:
+            snat[opt["-s"].split("/")[0]] = opt["--to-source"].split(":")[0]
+    return {"cali-fip-dnat", "cali-fip-snat"} <= chains, dnat, snat
+
+
+def nat_verdict(iptables_save: str, fip: str, pod_ip: str) -> tuple[bool, str]:
+    """Both NAT rules for ``fip`` <-> ``pod_ip`` present on the pod's node."""
+    chains, dnat, snat = nat_rules(iptables_save)
+    if not chains:
+        return False, "no cali-fip-dnat/cali-fip-snat chains: Felix does not run here (or not in iptables mode)"
+    ok = dnat.get(fip) == pod_ip and snat.get(pod_ip) == fip
+    return ok, (f"DNAT {fip} -> {dnat.get(fip)}, SNAT {pod_ip} -> {snat.get(pod_ip)}" if ok else
+                f"missing: DNAT {fip} -> {pod_ip} {'ok' if dnat.get(fip) == pod_ip else 'absent'}, SNAT {pod_ip} -> "
+                f"{fip} {'ok' if snat.get(pod_ip) == fip else 'absent'} (Felix floatingIPs Disabled?)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,3 +95,19 @@ def read_conflist(transport: Transport) -> parse.CniConfig:
     if not r.ok:
         return parse.CniConfig(error=f"{parse.CONFLIST}: {(r.stderr or r.stdout).strip() or f'exit {r.exit_code}'}")
     return parse.cni_config(r.stdout)
+
+
+def read_nat(transport: Transport) -> str:
+    """``iptables-save -t nat`` on a node (Felix's cali-fip-* chains live there); "" when it fails."""
+    r = transport.run("iptables-save -t nat", sudo=True)
+    return r.stdout if r.ok else ""
+
+
+def reach(transport: Transport, ip: str, port: int) -> tuple[bool, str]:
+    """An HTTP answer (status < 500) from ip:port, asked from a node with curl (5 s). A bare TCP
+    connect proves nothing: a transparent proxy or a NAT box may accept any connection."""
+    ipaddress.ip_address(ip)  # never a shell string from anywhere else
+    r = transport.run(f"curl -sS -m 5 -o /dev/null -w '%{{http_code}}' http://{ip}:{int(port)}/", sudo=False)
+    code = r.stdout.strip()
+    ok = r.ok and code.isdigit() and 100 <= int(code) < 500
+    return ok, f"HTTP {code}" if r.ok else f"exit {r.exit_code} {(r.stderr or '').strip()[:120]}"
