@@ -5,6 +5,7 @@ PVC trial ("n/a in lab": no provisioner) and its cleanup by run label."""
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,13 @@ def release_secret(fixture: str) -> dict[str, Any]:
 def ns(c: chapter.Cluster, name: str = "openebs") -> None:
     assert c.kc is not None
     c.kc.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+
+
+def hostpath_class(c: chapter.Cluster) -> None:
+    """The openebs-hostpath StorageClass as the 4.x chart creates it (no provisioner runs in the lab)."""
+    assert c.kc is not None
+    c.kc.create({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "openebs-hostpath"},
+                 "provisioner": "openebs.io/local", "volumeBindingMode": "WaitForFirstConsumer"})
 
 
 def statuses(run: Run, check: str) -> list[tuple[str, str]]:
@@ -108,8 +116,7 @@ def test_pvc_trial_is_na_in_lab_and_cleanup_deletes_by_run_label(kube_apply_run:
     run = kube_apply_run
     c = chapter.connect(run)
     assert c.kc is not None
-    c.kc.create({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "openebs-hostpath"},
-                 "provisioner": "openebs.io/local", "volumeBindingMode": "WaitForFirstConsumer"})
+    hostpath_class(c)
     chapter.cluster_storage(run, c)
     done = chapter.pvc_trials(run, c, Settings(pvc_timeout_s=1.5, trial_node="w1"))
     t = done[0]
@@ -127,9 +134,68 @@ def test_pvc_trial_is_na_in_lab_and_cleanup_deletes_by_run_label(kube_apply_run:
 def test_pvc_trial_needs_confirm(kube_run: Run, api_double: tuple[Path, str, Any]) -> None:
     c = chapter.connect(kube_run)
     assert c.kc is not None
-    c.kc.create({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "openebs-hostpath"},
-                 "provisioner": "openebs.io/local", "volumeBindingMode": "WaitForFirstConsumer"})
+    hostpath_class(c)
     chapter.cluster_storage(kube_run, c)
     assert chapter.pvc_trials(kube_run, c, Settings()) == []
     assert statuses(kube_run, "trial.pvc") == [("cluster", "info")]
     assert api_double[2].objects("PersistentVolumeClaim") == []
+
+
+def test_pvc_trial_on_a_bound_claim_checksums_and_runs_fio_in_the_pod(kube_apply_run: Run,
+                                                                      api_double: tuple[Path, str, Any]) -> None:
+    """The test plays the provisioner the lab lacks (a PV with node affinity, the claim bound as the
+    PV controller binds it); the pod's exec answers sha256sum and fio (real fio JSON captured here)."""
+    from runbooks_lib.kube.paths import BUILTIN
+
+    double = api_double[2]
+    fio_json = (FIX / "fio-3.33-lab-node.json").read_text()
+
+    def pod_exec(_: Any, pod: dict[str, Any], container: str, argv: list[str]) -> tuple[str, str, int]:
+        if argv[0] == "sha256sum":
+            return f"{'ab' * 32}  {argv[1]}\n", "", 0
+        if argv[:2] == ["sh", "-c"] and argv[2].startswith("fio ") and "--directory=/data" in argv[2]:
+            return fio_json, "", 0
+        return "", f"unexpected {argv}", 127
+
+    double.exec_handler = pod_exec
+    stop = threading.Event()
+
+    def provisioner() -> None:
+        while not stop.is_set():
+            for pvc in double.objects("PersistentVolumeClaim", "default"):
+                if pvc.get("status", {}).get("phase") == "Bound":
+                    continue
+                pv = f"pvc-{pvc['metadata']['uid']}"
+                with double.store.lock:  # as the double's own controllers write
+                    bound(pv, pvc)
+            stop.wait(0.1)
+
+    def bound(pv: str, pvc: dict[str, Any]) -> None:
+        double.store.put_raw(BUILTIN["PersistentVolume"], {
+            "apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": pv},
+            "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                     "storageClassName": "openebs-hostpath", "local": {"path": f"/var/openebs/local/{pv}"},
+                     "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [
+                         {"key": "kubernetes.io/hostname", "operator": "In", "values": ["w1"]}]}]}}}})
+        double.store.put_raw(BUILTIN["PersistentVolumeClaim"], {
+            **pvc, "spec": {**pvc["spec"], "volumeName": pv}, "status": {"phase": "Bound"}},
+            "persistentvolume-controller")
+
+    bind = threading.Thread(target=provisioner, daemon=True)
+    bind.start()
+    try:
+        run = kube_apply_run
+        c = chapter.connect(run)
+        assert c.kc is not None
+        hostpath_class(c)
+        chapter.cluster_storage(run, c)
+        done = chapter.pvc_trials(run, c, Settings(pvc_timeout_s=10, trial_fio=True))
+    finally:
+        stop.set()
+        bind.join(5)
+    got = {x.check: x for x in run.checks if x.check.startswith("trial.pvc")}
+    assert got["trial.pvc.bound"].status == "pass" and got["trial.pvc.attach"].status == "pass"
+    assert got["trial.pvc.checksum"].status == "pass" and "ab" * 32 in got["trial.pvc.checksum"].detail
+    assert done[0].node == "w1" and done[0].pv_path.startswith("/var/openebs/local/pvc-")
+    assert got["trial.pvc.fio"].status == "pass"
+    assert run.figures["fio_classes"]["openebs-hostpath"]["jobs"]["fdatasync_2300"]["sync_p99_ms"] == 7.963

@@ -311,12 +311,25 @@ def pvc_trials(run: Any, c: Cluster, s: Settings, namespace: str = "default") ->
             run.check("trial.pvc.attach", sc, "pass" if ready and ready.ok else "fail", ready.detail if ready else "")
             run.check("trial.pvc.checksum", sc, "pass" if t.checksum else "fail",
                       f"sha256 {t.checksum or 'not read'} on {t.node or '?'} at {t.pv_path or '?'}")
+            if s.trial_fio:
+                fio_check(run, sc, t)
             host = c.hosts.get(t.node)
             if host and t.pv_path and t.checksum:
                 on_node = trials.file_on_node(run.transport(host), t.pv_path)
                 run.check("trial.pvc.on_node", host, "pass" if on_node == t.checksum else "fail",
                           f"{t.pv_path}/{trials.TRIAL_FILE} sha256 {on_node or 'absent'}")
     return done
+
+
+def fio_check(run: Any, sc: str, t: trials.PvcTrial) -> None:
+    """The in-pod fio result of one class's trial: a check and the class's figures."""
+    if t.fio_error or not t.fio:
+        run.check("trial.pvc.fio", sc, "fail", t.fio_error or "no fio result")
+        return
+    run.check("trial.pvc.fio", sc, "pass", f"{t.fio_version} in pod {t.pod} on its PVC: " + "; ".join(
+        f"{j.job} {j.iops:.0f} IOPS p99 {j.sync_p99_ms or j.p99_ms} ms" for j in t.fio))
+    run.figure("fio_classes", {**(run.figures.get("fio_classes") or {}),
+                               sc: {"fio_version": t.fio_version, "jobs": fio.summary(t.fio)}})
 
 
 def cleanup(run: Any, c: Cluster, done: list[trials.PvcTrial]) -> list[str]:

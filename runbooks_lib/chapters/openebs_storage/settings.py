@@ -46,6 +46,8 @@ class Settings(BaseModel):
     trial_node: str | None = Field(None, description="node for the PVC trial pod (nodeSelector, never nodeName)")
     trial_size: str = Field("1Gi", description="PVC size of a trial (kubestr defaults to 100Gi)")
     trial_image: str = Field("busybox:1.36", description="image of the trial pod")
+    trial_fio: bool = Field(False, description="also run the fio jobs in the trial pod on the PVC (the trial image "
+                                               "must have fio, e.g. ghcr.io/kastenhq/kubestr)")
     pvc_timeout_s: float = Field(60.0, gt=0, le=1800, description="wait for a trial PVC to bind / pod to run")
     fio_runtime_s: int = Field(6, ge=1, le=300, description="seconds per fio job (5 jobs, after 1 s ramp)")
     fio_size: str = Field("256M", description="fio test file size")

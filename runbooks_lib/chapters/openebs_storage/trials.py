@@ -101,6 +101,9 @@ class PvcTrial:
     checksum: str = ""
     pv_path: str = ""
     node: str = ""
+    fio_version: str = ""
+    fio: list[fio.JobResult] = field(default_factory=list)
+    fio_error: str = ""
 
 
 def pvc_trial(kc: Any, s: Settings, sc: str, ns: str, run_id: str) -> PvcTrial:
@@ -126,7 +129,22 @@ def pvc_trial(kc: Any, s: Settings, sc: str, ns: str, run_id: str) -> PvcTrial:
     if t.pod_ready.ok:
         got = kc.exec(t.pod, ns, ["sha256sum", f"/data/{TRIAL_FILE}"], timeout=30)
         t.checksum = got.stdout.split()[0] if got.ok and got.stdout.split() else ""
+        if s.trial_fio:
+            pod_fio(kc, t, ns, s)
     return t
+
+
+def pod_fio(kc: Any, t: PvcTrial, ns: str, s: Settings) -> None:
+    """The same fio jobs in the trial pod, on the PVC (``/data``), parsed by the same parser."""
+    budget = (s.fio_runtime_s + 1) * len(fio.JOBS) + 120
+    got = kc.exec(t.pod, ns, ["sh", "-c", fio.argv("/data", s.fio_runtime_s, s.fio_size)], timeout=budget)
+    if not got.ok:
+        t.fio_error = f"fio in the pod exited {got.exit_code}: {(got.stderr or got.stdout).strip()[-300:]}"
+        return
+    try:
+        t.fio_version, t.fio = fio.parse(got.stdout)
+    except ValueError as exc:
+        t.fio_error = str(exc)
 
 
 def file_on_node(tr: Transport, pv_path: str) -> str:
