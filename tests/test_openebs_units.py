@@ -244,3 +244,12 @@ def test_pending_pvc_diagnosis() -> None:
         {"metadata": {"name": n, "annotations": {storage.DEFAULT_ANNOTATION: "true"}}, "provisioner": "x"})
         for n in ("a", "b")])
     assert st == "warn" and "a, b" in why
+
+
+def test_bad_settings_are_refused_naming_every_field() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError) as exc:
+        Settings(base_path="/var/$(reboot)", trial_size="1 Gi", fio_size="lots", engine="jiva")  # type: ignore[arg-type]
+    fields = {e["loc"][0] for e in exc.value.errors()}
+    assert fields == {"base_path", "trial_size", "fio_size", "engine"}
