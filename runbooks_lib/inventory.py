@@ -400,3 +400,14 @@ def _priority(inv: _Inventory, group: str) -> int:
         return int(inv.groups[group].vars.get("ansible_group_priority", 1))
     except (TypeError, ValueError):
         return 1
+
+def node_hosts(nodes: list[Any], hosts: list[Any]) -> dict[str, str]:
+    """Map cluster node names to inventory hosts: same name, else same address (InternalIP)."""
+    by_name = {h.name: h.name for h in hosts}
+    by_addr = {h.address: h.name for h in hosts}
+    out: dict[str, str] = {}
+    for n in nodes:
+        host = by_name.get(n.name) or (by_addr.get(n.internal_ip) if n.internal_ip else None)
+        if host:
+            out[n.name] = host
+    return out

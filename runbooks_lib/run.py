@@ -9,12 +9,15 @@ runner can build the report even when the kernel dies half way.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 import platform
 import tempfile
 import time
+import traceback
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -22,12 +25,15 @@ from typing import Any
 from . import __version__
 from .evidence import Recorder, set_current, utc_now
 from .fleet import Fleet
+from .kube.errors import KubeError
 from .params import Params, load_params, resolve_secret, secret_values
 from .redact import default_redactor
-from .transport import SSHTransport, Transport
+from .transport import CommandFailed, SSHTransport, TargetUnreachable, Transport
 from .verdict import Check, append_check, exit_code_for
 
 RUN_DIR_ENV = "RUNBOOKS_RUN_DIR"
+#: errors a guarded step records as a check instead of raising (a bug's exception still raises)
+STEP_ERRORS = (KubeError, TargetUnreachable, CommandFailed, OSError, ValueError)
 #: the chapter's reports directory (``--out``/<chapter>), set by the runner for earlier runs' figures
 REPORTS_DIR_ENV = "RUNBOOKS_REPORTS_DIR"
 
@@ -158,6 +164,19 @@ class Run:
         self.checks.append(c)
         append_check(self.run_dir / "checks.jsonl", c)
         return c
+
+    @contextlib.contextmanager
+    def guarded(self, step: str, host: str) -> Iterator[None]:
+        """Run a block as step ``step``: an error of :data:`STEP_ERRORS` raised inside becomes the check
+        ``step`` (``error``, or ``unreachable``) for ``host``, its traceback in that step's evidence."""
+        with self.recorder.in_step(step):
+            try:
+                yield
+            except STEP_ERRORS as exc:
+                self.recorder.record(kind="error", target=host, command=f"{step}: {type(exc).__name__}",
+                                     exit_code=None, stderr=traceback.format_exc(), status="error")
+                status = "unreachable" if isinstance(exc, TargetUnreachable) else "error"
+                self.check(step, host, status, f"{type(exc).__name__}: {exc}")
 
     def figure(self, key: str, value: Any) -> None:
         """A key figure for the JSON report (numbers, small tables)."""

@@ -8,6 +8,7 @@ import yaml
 from runbooks_lib import kube
 from runbooks_lib.chapters.kube_proxy_modes import chapter as partb
 from runbooks_lib.chapters.kube_proxy_modes.recommend import Recommendation
+from runbooks_lib.inventory import node_hosts
 from runbooks_lib.lab.apiserver import free_port
 from runbooks_lib.params import HostSpec
 from runbooks_lib.run import Run
@@ -94,7 +95,7 @@ def test_node_hosts_by_name_then_address():
              kube.NodeInfo("node-b", ["worker"], "10.0.0.7", False, "v1.30.4", "6.1", "Debian", "c"),
              kube.NodeInfo("node-c", ["worker"], "10.0.0.8", False, "v1.30.4", "6.1", "Debian", "c")]
     hosts = [HostSpec(name="lab-cp1", address="10.77.1.11"), HostSpec(name="b", address="10.0.0.7")]
-    assert partb.node_hosts(nodes, hosts) == {"lab-cp1": "lab-cp1", "node-b": "b"}
+    assert node_hosts(nodes, hosts) == {"lab-cp1": "lab-cp1", "node-b": "b"}
 
 
 def test_apply_without_confirm_withholds_the_switch_as_pending(tmp_path, api_double):

@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ... import kube
+from ...inventory import node_hosts
 from ...kube import KubeClient, plan, verify
-from ..kube_proxy_modes.chapter import CLUSTER, guarded, node_hosts
+from ..kube_proxy_modes.chapter import CLUSTER
 from . import fixedip, floating, gate, install, netcheck, parse
 from .settings import Settings
 from .state import ClusterState, reach, read_cluster, read_conflist, read_nat
@@ -31,7 +32,7 @@ class Cluster:
 
 
 def connect(run: Any) -> Cluster:
-    with guarded(run, "cluster API", CLUSTER):
+    with run.guarded("cluster API", CLUSTER):
         kc = kube.connect(run)
         run.check("cluster API", CLUSTER, "pass", kc.describe())
         return Cluster(kc)
@@ -42,7 +43,7 @@ def inspect(run: Any, cl: Cluster, s: Settings) -> ClusterState | None:
     """Step 1 (plan): install mode, version and support, dataplane, encapsulation, CRDs, pools."""
     if cl.kc is None:
         return None
-    with guarded(run, "calico: install", CLUSTER):
+    with run.guarded("calico: install", CLUSTER):
         cl.state = read_cluster(cl.kc)
     st = cl.state
     if st is None:
@@ -117,7 +118,7 @@ def conflists(run: Any, cl: Cluster, timeout: float = 60.0) -> dict[str, parse.C
         run.check("calico: CNI conflist", CLUSTER, "warn", "no inventory host matches a cluster node")
         return {}
     outcomes: dict[str, Any] = {}
-    with guarded(run, "calico: CNI conflist", ", ".join(node_of)):
+    with run.guarded("calico: CNI conflist", ", ".join(node_of)):
         outcomes = run.fleet().map(read_conflist, timeout=timeout, hosts=list(node_of))
     for host, out in outcomes.items():
         if not out.ok:
@@ -141,7 +142,7 @@ def install_calico(run: Any, cl: Cluster, s: Settings) -> plan.Plan | None:
     if cl.kc is None or not (s.manifest or s.manifest_url):
         return None
     result = None
-    with guarded(run, "calico: manifest", CLUSTER):
+    with run.guarded("calico: manifest", CLUSTER):
         subnet = s.pod_subnet or parse.kubeadm_pod_subnet(cl.state.kubeadm_config if cl.state else None)
         objs, notes = install.desired(run, s, subnet, cl.kc.server_version().get("gitVersion", ""))
         for note in notes:
@@ -181,7 +182,7 @@ def fixed_ip(run: Any, cl: Cluster, s: Settings) -> list[str]:
         return reasons
     for tip in fixedip.advice(req, facts):
         run.check(f"fixed IP {req.ip}: reservation", host, "warn", tip)
-    with guarded(run, f"fixed IP {req.ip}", host):
+    with run.guarded(f"fixed IP {req.ip}", host):
         p = plan.plan(cl.kc, [fixedip.render(req)])
         if run.params.mode == "apply":
             plan.apply(cl.kc, p)
@@ -236,7 +237,7 @@ def floating_ip(run: Any, cl: Cluster, s: Settings, check_gate: gate.Gate | None
         run.check("floating IP: switch on", CLUSTER, "drift", "needs confirm=<cluster_name>: it restarts "
                   "calico-node on every node")
         return rows
-    with guarded(run, "floating IP: switch on", host):
+    with run.guarded("floating IP: switch on", host):
         if switching and any(r[1] == "drift" for r in rows):
             outcome = gate.enable_floating_ips(cl.kc, st, check_gate or gate.calico_node_ready,
                                                timeout=s.rollout_timeout_s)
@@ -303,7 +304,7 @@ def net_check(run: Any, cl: Cluster, s: Settings) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     kc = cl.kc
     try:
-        with guarded(run, "net-tools DaemonSet", s.net_namespace):
+        with run.guarded("net-tools DaemonSet", s.net_namespace):
             plan.apply(kc, p)
             p.record(run)
             for r in verify.wait_all(kc, [verify.rollout_complete("DaemonSet", netcheck.NAME, s.net_namespace)],
@@ -312,7 +313,7 @@ def net_check(run: Any, cl: Cluster, s: Settings) -> list[dict[str, Any]]:
             pods = kc.list_objects("Pod", s.net_namespace, label_selector=f"k8s-app={netcheck.NAME}")
             rows = _probe_matrix(run, cl, pods, s.net_namespace)
     finally:
-        with guarded(run, "net-tools cleanup", s.net_namespace):
+        with run.guarded("net-tools cleanup", s.net_namespace):
             run_id = kube.run_id_of(run)
             gone = kc.delete_by_run_label(run_id, kinds=["DaemonSet", "Pod"], namespace=s.net_namespace)
             selector = f"{kube.RUN_LABEL}={run_id}"

@@ -3,16 +3,13 @@ recommendation, and the switch (Part B): plan, apply + verify.
 
 Each function records its outcome with ``run.check`` and returns plain data for the notebook's
 tables; an error it raises is recorded as an ``error`` check, with its traceback in the evidence
-under the step that raised (:func:`guarded`), and the notebook goes on. The cluster logic lives in
+under the step that raised (:meth:`Run.guarded`), and the notebook goes on. The cluster logic lives in
 :mod:`.switch`, the benchmark in :mod:`.benchmark`; this module composes them with the run's
 parameters, hosts and evidence.
 """
 
 from __future__ import annotations
 
-import contextlib
-import traceback
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,33 +18,15 @@ import pandas as pd
 from ... import kube
 from ...facts import lab as labfacts
 from ...facts.kernel import parse_version as parse_kernel_version
+from ...inventory import node_hosts
 from ...kube import KubeClient, KubeError
-from ...transport import CommandFailed, LocalTransport, TargetUnreachable, Transport
-from ..system_init.labproof import missing_proof
-from ..system_init.steps import lab_known_hosts
+from ...transport import LocalTransport, TargetUnreachable, Transport
+from ..system_init.labproof import lab_known_hosts, missing_proof
 from . import benchmark, switch, switchplan, verifyrules
 from .recommend import Recommendation, recommend
 from .settings import Settings
 
 CLUSTER = "cluster"
-#: errors a step records as a check instead of raising (a bug's exception still raises)
-STEP_ERRORS = (KubeError, TargetUnreachable, CommandFailed, OSError, ValueError)
-
-
-@contextlib.contextmanager
-def guarded(run: Any, step: str, host: str) -> Iterator[None]:
-    """Run a block as step ``step``: an error raised inside becomes the check ``step`` (``error``, or
-    ``unreachable``) for ``host``, with the traceback recorded in that step's evidence."""
-    with run.recorder.in_step(step):
-        try:
-            yield
-        except STEP_ERRORS as exc:
-            run.recorder.record(kind="error", target=host, command=f"{step}: {type(exc).__name__}", exit_code=None,
-                                stderr=traceback.format_exc(), status="error")
-            status = "unreachable" if isinstance(exc, TargetUnreachable) else "error"
-            run.check(step, host, status, f"{type(exc).__name__}: {exc}")
-
-
 @dataclass
 class Cluster:
     """What Part B knows about the cluster: the client (None when unreachable), state, node -> host."""
@@ -76,23 +55,13 @@ def connect(run: Any) -> Cluster:
     return Cluster(kc, target)
 
 
-def node_hosts(nodes: list[kube.NodeInfo], hosts: list[Any]) -> dict[str, str]:
-    """Map cluster node names to inventory hosts: same name, else same address (InternalIP)."""
-    by_name = {h.name: h.name for h in hosts}
-    by_addr = {h.address: h.name for h in hosts}
-    out: dict[str, str] = {}
-    for n in nodes:
-        host = by_name.get(n.name) or (by_addr.get(n.internal_ip) if n.internal_ip else None)
-        if host:
-            out[n.name] = host
-    return out
 
 
 def read(run: Any, cluster: Cluster) -> switchplan.ProxyState | None:
     """Current mode, version and Service count (recorded as info) and the node -> inventory host map."""
     if cluster.kc is None:
         return None
-    with guarded(run, "kube-proxy mode (current)", CLUSTER):
+    with run.guarded("kube-proxy mode (current)", CLUSTER):
         cluster.state = switch.read_state(cluster.kc)
         cluster.service_count = len(cluster.kc.list_objects("Service"))
     state = cluster.state
@@ -120,7 +89,7 @@ def gather_facts(run: Any, cluster: Cluster, timeout: float = 120.0) -> pd.DataF
     node_of = {h: n for n, h in cluster.hosts.items()}
 
     outcomes: dict[str, Any] = {}
-    with guarded(run, "node facts over SSH", ", ".join(node_of)):
+    with run.guarded("node facts over SSH", ", ".join(node_of)):
         outcomes = run.fleet().map(switch.gather_node_facts, timeout=timeout, hosts=list(node_of))
     for host, out in outcomes.items():
         node = node_of[host]
@@ -200,7 +169,7 @@ def dataplane_benchmark(run: Any, settings: Settings,
     """Part A as the run's mode allows: plan mode records what would run and where (nothing is
     contacted); apply runs it on the planned host and records the checks. None when nothing ran."""
     result: benchmark.BenchmarkResult | None = None
-    with guarded(run, "kube-proxy benchmark", settings.bench_host or "-"):
+    with run.guarded("kube-proxy benchmark", settings.bench_host or "-"):
         result = _part_a(run, settings, progress)
     return result
 
@@ -288,7 +257,7 @@ def recommendation(run: Any, cluster: Cluster, settings: Settings,
     its nodes' kernels and this run's measurements; recorded as an info check and a figure (an
     unusable version is an error check, and None)."""
     rec: Recommendation | None = None
-    with guarded(run, "recommended kube-proxy mode", CLUSTER):
+    with run.guarded("recommended kube-proxy mode", CLUSTER):
         rec = _recommendation(run, cluster, settings, result)
     return rec
 
@@ -387,7 +356,7 @@ def apply(run: Any, cluster: Cluster, p: switchplan.SwitchPlan | None, settings:
     if p.blocked:
         run.check("kube-proxy switch prerequisites", CLUSTER, "fail",
                   "; ".join(f"{b.node}: {b.check}: {b.detail}" for b in p.blocked))
-    with guarded(run, "kube-proxy switch apply", CLUSTER):
+    with run.guarded("kube-proxy switch apply", CLUSTER):
         result = switch.apply_switch(run, cluster.kc, p, gate=gate, pod_timeout=settings.pod_timeout_s,
                                      probe_image=settings.probe_image)
     record_switch(run, result)
@@ -410,7 +379,7 @@ def verify(run: Any, cluster: Cluster, p: switchplan.SwitchPlan, result: switch.
     rows: list[switchplan.Prereq] = []
     outcomes: dict[str, Any] = {}
     if node_of:
-        with guarded(run, "verify", ", ".join(node_of)):
+        with run.guarded("verify", ", ".join(node_of)):
             outcomes = run.fleet().map(switch.gather_verify, timeout=timeout, hosts=list(node_of))
         for host, out in outcomes.items():
             if out.ok and out.value is not None:

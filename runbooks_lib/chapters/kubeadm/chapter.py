@@ -91,19 +91,13 @@ def plan_config(run: Run) -> config.Rendered | None:
     return rendered
 
 
-def _lab_known_hosts(name: str) -> str | None:
-    """The known_hosts of lab ``name`` on this machine (None: no such lab)."""
-    from ...lab.lab import load_state
-
-    state = load_state(name)
-    return state.known_hosts.read_text(encoding="utf-8") if state and state.known_hosts.is_file() else None
 
 
 def _lab_proven(f: nodes.NodeFacts, flagged: bool) -> bool:
     """system-init's proof of a lab node: a container, the lab's marker, a host key in its known_hosts."""
-    from ..system_init.labproof import missing_proof
+    from ..system_init.labproof import lab_known_hosts, missing_proof
 
-    return flagged and not missing_proof(f.lab, f.hostname, _lab_known_hosts)
+    return flagged and not missing_proof(f.lab, f.hostname, lab_known_hosts)
 
 
 def survey(run: Run, rendered: config.Rendered | None) -> Survey:

@@ -18,12 +18,11 @@ from ... import kube
 from ...kube import KubeClient, KubeError
 from ...kube import plan as kplan
 from ...transport.base import TargetUnreachable, Transport
-from ..system_init.labproof import missing_proof
+from ..system_init.labproof import lab_known_hosts, missing_proof
 from . import actions, compat, desired, metrics, nodes, probe, tls
 from .desired import Desired
 from .nodes import NodeFiles
 from .settings import Settings
-from .steps import guarded, lab_known_hosts
 
 if TYPE_CHECKING:
     from ...run import Run
@@ -74,7 +73,7 @@ def connect(run: Run) -> Cluster:
         run.check("api.reach", CLUSTER, "unreachable", f"cluster API not reachable: {exc}")
         return cl
     cl.kc, cl.version, cl.lab = kc, kc.version.get("gitVersion", ""), kc.target.is_double
-    with guarded(run, "cluster.read", CLUSTER):
+    with run.guarded("cluster.read", CLUSTER):
         cl.nodes = kc.list_objects("Node")
         cl.deployment = kc.get_or_none("Deployment", s.deployment, s.namespace)
         cl.apiservice = kc.get_or_none("APIService", APISERVICE)
@@ -84,7 +83,7 @@ def connect(run: Run) -> Cluster:
 def load_desired(run: Run, cl: Cluster) -> Desired | None:
     """The operator's manifest, patched (None without one: an info check says so)."""
     s = cl.settings
-    with guarded(run, "manifest.load", "runner"):
+    with run.guarded("manifest.load", "runner"):
         cl.desired = desired.load(s, cl.version or run.params.kubernetes_version)
         if cl.desired is None:
             run.check("manifest.load", "runner", "info", "no manifest given (metrics_server.manifest or manifest_url "
@@ -260,7 +259,7 @@ def plan_objects(run: Run, cl: Cluster) -> kplan.Plan | None:
     if cl.kc is None or cl.desired is None:
         return None
     p: kplan.Plan | None = None
-    with guarded(run, "objects.plan", CLUSTER):
+    with run.guarded("objects.plan", CLUSTER):
         p = kplan.plan(cl.kc, cl.desired.objects)
         p.record(run)
     return p
@@ -275,7 +274,7 @@ def objects(run: Run, cl: Cluster) -> kplan.Plan | None:
         run.check("objects", CLUSTER, "info", "no manifest: no objects to plan")
         return None
     p: kplan.Plan | None = None
-    with guarded(run, "objects", CLUSTER):
+    with run.guarded("objects", CLUSTER):
         p = kplan.plan(cl.kc, cl.desired.objects)
         if run.params.mode == "apply" and not any(c.action in ("conflict", "error") for c in p.changes):
             p = kplan.apply(cl.kc, p, confirmed=run.params.confirmed)
@@ -294,7 +293,7 @@ def approve_csrs(run: Run, cl: Cluster, decisions: list[tls.CsrDecision]) -> int
     for d in decisions:
         if not d.approve:
             continue
-        with guarded(run, "csr.approve", d.node):
+        with run.guarded("csr.approve", d.node):
             actions.approve(cl.kc, d.name, d.reason)
             run.check("csr.approve", d.node, "changed", f"{d.name} approved: {d.reason}")
             done += 1
@@ -307,7 +306,7 @@ def server_tls_bootstrap(run: Run, cl: Cluster) -> None:
     s = cl.settings
     if s.kubelet_insecure_tls or not s.server_tls_bootstrap or cl.kc is None:
         return
-    with guarded(run, "kubelet_config.configmap", CLUSTER):
+    with run.guarded("kubelet_config.configmap", CLUSTER):
         change = actions.configmap_bootstrap(cl.kc, dry_run=run.params.mode != "apply")
         if change is None:
             run.check("kubelet_config.configmap", CLUSTER, "n/a in lab" if cl.lab else "warn",
@@ -331,7 +330,7 @@ def server_tls_bootstrap(run: Run, cl: Cluster) -> None:
         host = _host_of(run, node, cl.internal_ip(node))
         if host is None:
             continue
-        with guarded(run, "kubelet_config.node", node):
+        with run.guarded("kubelet_config.node", node):
             text = actions.enable_bootstrap(fleet.transports[host], cl.node_files[node].files[tls.KUBELET_CONFIG] or "")
             cl.kc.wait_condition("Node", node, None, "Ready", timeout=s.timeout_s)
             run.check("kubelet_config.node", node, "changed", f"serverTLSBootstrap enabled ({text}); kubelet "
@@ -409,7 +408,7 @@ def verify_hpas(run: Run, cl: Cluster) -> pd.DataFrame:
     if cl.kc is None:
         return pd.DataFrame(columns=cols)
     rows = []
-    with guarded(run, "verify.hpa", CLUSTER):
+    with run.guarded("verify.hpa", CLUSTER):
         hpas = cl.kc.list_objects("HorizontalPodAutoscaler")
         for h in hpas:
             pods = actions.target_pods(cl.kc, h)
@@ -439,7 +438,7 @@ def accuracy_probe(run: Run, cl: Cluster) -> pd.DataFrame:
         return pd.DataFrame(columns=cols)
     kc, ns, run_id = cl.kc, s.probe_namespace, kube.run_id_of(run)
     rows = []
-    with guarded(run, "verify.accuracy", CLUSTER):
+    with run.guarded("verify.accuracy", CLUSTER):
         try:
             for obj in probe.manifests(ns, image, run_id):
                 kc.create(obj)

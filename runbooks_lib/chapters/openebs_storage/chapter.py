@@ -1,6 +1,6 @@
 """Notebook 06's glue — the only module that records checks and figures: release and version
 decision, node prerequisites over SSH, the cluster's storage, the install plan, cStor (legacy), the
-trials and their cleanup. Each step's error becomes an ``error`` check (:func:`guarded`)."""
+trials and their cleanup. Each step's error becomes an ``error`` check (:meth:`Run.guarded`)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from typing import Any
 import pandas as pd
 
 from ... import kube
+from ...inventory import node_hosts
 from ...kube import KubeClient, KubeError, helm, plan, sources
 from ...transport import TargetUnreachable
-from ..kube_proxy_modes.chapter import guarded, node_hosts
+from ..system_init.labproof import lab_known_hosts
 from . import cstor, fio, nodes, prereq, release, storage, trials
 from .settings import Settings
 
@@ -52,7 +53,7 @@ def detect_release(run: Any, c: Cluster, s: Settings) -> release.Decision | None
     """The installed release from its Helm Secret, and what it means for ``s.engine``."""
     if c.kc is None:
         return None
-    with guarded(run, "openebs.release", CLUSTER):
+    with run.guarded("openebs.release", CLUSTER):
         c.rel = helm.read_release(c.kc, s.release, s.namespace)
         c.decision = release.decide(c.rel, s)
         run.check("openebs.release", CLUSTER, c.decision.status, c.decision.detail)
@@ -71,8 +72,8 @@ def node_prereqs(run: Any, s: Settings, timeout: float = 90.0) -> pd.DataFrame:
     hosts = [h.name for h in run.params.selected_hosts()]
     matrix: dict[str, dict[str, str]] = {}
     todo: list[str] = []
-    with guarded(run, "node facts over SSH", ", ".join(hosts) or "-"):
-        outcomes = run.fleet().map(lambda t: nodes.gather(t, s.base_path, nodes.lab_known_hosts), timeout=timeout,
+    with run.guarded("node facts over SSH", ", ".join(hosts) or "-"):
+        outcomes = run.fleet().map(lambda t: nodes.gather(t, s.base_path, lab_known_hosts), timeout=timeout,
                                    hosts=hosts)
         if run.params.mode == "apply" and s.engine == "cstor-legacy":
             todo = [h for h, o in outcomes.items() if o.value is not None
@@ -80,7 +81,7 @@ def node_prereqs(run: Any, s: Settings, timeout: float = 90.0) -> pd.DataFrame:
             for host, done in run.fleet().map(nodes.install_iscsi, timeout=360, hosts=todo).items():
                 run.check("iscsi.install", host, "changed" if done.ok else "fail", done.value or done.error or "")
             if todo:  # re-read what was changed: the checks below judge the nodes as they are now
-                outcomes.update(run.fleet().map(lambda t: nodes.gather(t, s.base_path, nodes.lab_known_hosts),
+                outcomes.update(run.fleet().map(lambda t: nodes.gather(t, s.base_path, lab_known_hosts),
                                                 timeout=timeout, hosts=todo))
         for host, out in outcomes.items():
             if not out.ok or out.value is None:
@@ -100,7 +101,7 @@ def cluster_storage(run: Any, c: Cluster) -> pd.DataFrame:
     if c.kc is None:
         return pd.DataFrame(rows)
     kc = c.kc
-    with guarded(run, "storage.classes", CLUSTER):
+    with run.guarded("storage.classes", CLUSTER):
         c.classes = {i.name: i for i in map(storage.class_info, kc.list_objects("StorageClass"))}
         rows = [i.row() for i in c.classes.values()]
         run.check("storage.classes", CLUSTER, "info", ", ".join(
@@ -111,7 +112,7 @@ def cluster_storage(run: Any, c: Cluster) -> pd.DataFrame:
         for p in pvcs:
             status, why = storage.diagnose_pending(p, c.classes, pods, lab=c.lab, scheduled=scheduled(kc, p, pods))
             run.check("storage.pvc_pending", f"{p['metadata'].get('namespace')}/{p['metadata']['name']}", status, why)
-    with guarded(run, "storage.blockdevices", CLUSTER):
+    with run.guarded("storage.blockdevices", CLUSTER):
         try:
             bds = kc.list_objects(BD_KIND[0], None, api_version=BD_KIND[1])
         except KubeError as exc:
@@ -141,7 +142,7 @@ def install_plan(run: Any, c: Cluster, s: Settings) -> plan.Plan | None:
     if c.kc is None:
         return None
     objs: list[dict[str, Any]] = []
-    with guarded(run, "install.plan", CLUSTER):
+    with run.guarded("install.plan", CLUSTER):
         if s.engine == "cstor-legacy" or (s.manifest is None and s.chart is None):
             run.check("install.plan", CLUSTER, "info", f"no manifest or chart given; the operator runs: {commands}")
             return None
@@ -177,7 +178,7 @@ def cstor_step(run: Any, c: Cluster, s: Settings) -> list[str]:
     if c.kc is None:
         return []
     errors: list[str] = []
-    with guarded(run, "cstor.cspc", CLUSTER):
+    with run.guarded("cstor.cspc", CLUSTER):
         try:
             bds = c.kc.list_objects(BD_KIND[0], s.namespace, api_version=BD_KIND[1])
         except KubeError as exc:
@@ -202,7 +203,7 @@ def cstor_health(run: Any, c: Cluster) -> None:
     if c.kc is None or not any(i.provisioner == "cstor.csi.openebs.io" for i in c.classes.values()):
         return
     kc = c.kc
-    with guarded(run, "cstor.health", CLUSTER):
+    with run.guarded("cstor.health", CLUSTER):
         cls = {n for n, i in c.classes.items() if i.provisioner == "cstor.csi.openebs.io"}
         for pvc in kc.list_objects("PersistentVolumeClaim"):
             if (pvc.get("spec") or {}).get("storageClassName") not in cls:
@@ -239,7 +240,7 @@ def fio_trials(run: Any, s: Settings) -> pd.DataFrame:
     rows: list[dict[str, Any]] = []
     figures: dict[str, Any] = {}
     budget = (s.fio_runtime_s + 1) * len(fio.JOBS) + 480
-    with guarded(run, "trial.fio", ", ".join(hosts)):
+    with run.guarded("trial.fio", ", ".join(hosts)):
         outcomes = run.fleet().map(lambda t: trials.node_fio(t, s, s.fio_install), timeout=budget, hosts=hosts)
         for host, out in outcomes.items():
             r = out.value
@@ -295,7 +296,7 @@ def pvc_trials(run: Any, c: Cluster, s: Settings, namespace: str = "default") ->
         if sc not in c.classes:
             run.check("trial.pvc", sc, "fail", f"StorageClass {sc} does not exist")
             continue
-        with guarded(run, "trial.pvc", sc):
+        with run.guarded("trial.pvc", sc):
             t = trials.pvc_trial(c.kc, s, sc, namespace, run_id)
             done.append(t)
             b = t.bound
@@ -338,7 +339,7 @@ def cleanup(run: Any, c: Cluster, done: list[trials.PvcTrial]) -> list[str]:
     if c.kc is None or not run.params.confirmed:
         return []
     deleted: list[str] = []
-    with guarded(run, "trial.cleanup", CLUSTER):
+    with run.guarded("trial.cleanup", CLUSTER):
         deleted = c.kc.delete_by_run_label(kube.run_id_of(run), kinds=["Pod", "PersistentVolumeClaim"])
         run.check("trial.cleanup", CLUSTER, "changed" if deleted else "pass",
                   f"deleted {len(deleted)}: {', '.join(deleted)}" if deleted else "nothing of this run left")

@@ -48,3 +48,11 @@ def prove(node: Node, facts: LabFacts, hostname: str, known_hosts: Callable[[str
             "Lab relaxations are not applied to it.")
     return node, Finding(CHECK, "pass", f"lab node of {facts.lab_name!r}: {facts.container}; {MARKER}; "
                          f"host key in .lab/{facts.lab_name}/known_hosts")
+
+
+def lab_known_hosts(name: str) -> str | None:
+    """The known_hosts `runbooks lab up` wrote for lab ``name`` on this machine (None: no such lab)."""
+    from ...lab.lab import state_dir
+
+    path = state_dir(name) / "known_hosts"
+    return path.read_text(encoding="utf-8") if path.is_file() else None

@@ -100,18 +100,12 @@ def context(run: Run) -> tuple[Desired, dict[str, Node]]:
     return desired_from(p), nodes
 
 
-def lab_known_hosts(name: str) -> str | None:
-    """The known_hosts `runbooks lab up` wrote for lab ``name`` on this machine (None: no such lab)."""
-    from ...lab.lab import state_dir
-
-    path = state_dir(name) / "known_hosts"
-    return path.read_text(encoding="utf-8") if path.is_file() else None
 
 
 def _assess(t: Transport, node: Node, d: Desired) -> NodeResult:
     """Read one node; evaluate it as a lab node only when its facts prove one."""
     facts = gather(t, d.tools, d.sysctl_keys())
-    proven, lab_fd = labproof.prove(node, facts.lab, facts.hostname, lab_known_hosts)
+    proven, lab_fd = labproof.prove(node, facts.lab, facts.hostname, labproof.lab_known_hosts)
     findings = drift.plan_findings(facts, proven, d)
     findings.insert(1, lab_fd)
     return NodeResult(t.name, facts, findings, lab=proven.lab)
