@@ -5,6 +5,7 @@ Everything shown passes the run's redactor first (diffs of node files can hold c
 from __future__ import annotations
 
 import html
+from dataclasses import replace
 
 from ... import display
 from ...changes import containerd as containerd_c
@@ -46,10 +47,31 @@ def show_details(result: Result, only_problems: bool = True) -> None:
     display.table(df.reset_index(drop=True), "Details" + (" (not passing)" if only_problems else ""))
 
 
+def change_groups(result: Result) -> list[tuple[list[str], str]]:
+    """Each distinct change block once with the hosts it applies to, in first-seen order; nodes
+    with an error keep their own line, nodes with nothing to do are one "no changes" group."""
+    groups: dict[str, list[str]] = {}
+    for host, nr in result.nodes.items():
+        if result.mode == "apply":
+            blocks = [applied_text(replace(nr, applied=[a])).split("\n", 1)[1] for a in nr.applied]
+        else:
+            blocks = [c.describe() for c in nr.planned]
+        if nr.error:
+            blocks = [changes_text(nr).removeprefix(f"{host}: ")]
+        for block in blocks or ["no changes"]:
+            groups.setdefault(block, []).append(host)
+    return [(hosts, block) for block, hosts in groups.items()]
+
+
 def show_changes(result: Result) -> None:
-    for nr in result.nodes.values():
-        text = default_redactor().redact(applied_text(nr) if result.mode == "apply" else changes_text(nr))
-        display._show(f"<pre style='white-space:pre-wrap'>{html.escape(text)}</pre>")
+    """One block per distinct change (diff coloured), headed by the hosts it applies to."""
+    redact = default_redactor().redact
+    for hosts, block in change_groups(result):
+        text = redact(block)
+        body = display.diff_html(text) if display.looks_like_diff(text) else (
+            f"<pre style='white-space:pre-wrap;margin:0'>{html.escape(text)}</pre>")
+        display._show(f"<div style='margin:0.4em 0'><b>{html.escape(', '.join(hosts))}</b> "
+                      f"({len(hosts)} of {len(result.nodes)} nodes)</div>{body}")
 
 
 def reference_files(d: Desired) -> dict[str, str]:
