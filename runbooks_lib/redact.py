@@ -36,14 +36,36 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
 ]
 
 # key = value credentials (YAML, JSON, TOML, INI, mount options): kubeconfig token / client-key-data,
-# containerd registry password / auth / identitytoken, CIFS password=/pass=, *_password, *_token ...
+# containerd registry password / auth / identitytoken, CIFS password=, *_password, *_token ...
 # A key is a whole word (``--client-cert-auth=true`` is a flag, not a credential) and booleans stay.
 _KEY_VALUE = re.compile(
     r"""(?im)(?<![\w.-])(["']?(?:[\w-]*[_-])?(?:token|identitytoken|client-key-data|client_key_data|"""
-    r"""password|passwd|secret|auth|registrytoken)["']?[ \t]*[:=][ \t]*|(?<=[,\s])pass=)"""
+    r"""password|passwd|secret|auth|registrytoken)["']?[ \t]*[:=][ \t]*)"""
     r"""(?!(?:true|false|null|none|yes|no)\b["']?(?:[\s,;}\]]|$))"""
     r"""(?:"([^"\n]+)"|'([^'\n]+)'|([^\s"',;}\]]+))"""
 )
+
+# mount.cifs(8)'s short ``pass=`` is a secret only as a mount option: in a comma-separated option
+# list that also names the user, or on a cifs line (fstab, ``mount -t cifs``). ``pass=17`` in a test
+# or benchmark summary is a count, and stays.
+_CIFS_PASS = re.compile(r"(?i)(?<![^\s,'\"])(pass=)([^\s,'\"]+)")
+_CIFS_LINE = re.compile(r"(?i)(?<![\w.-])cifs(?![\w.-])")
+_USER_OPTION = re.compile(r"(?i)(?:^|,)user(?:name)?=")
+
+
+def _mask_cifs_pass(text: str) -> str:
+    def in_token(token: str) -> str:
+        return _CIFS_PASS.sub(rf"\g<1>{MASK}", token) if _USER_OPTION.search(token.strip("'\"")) else token
+
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        if "pass=" not in line.lower():
+            continue
+        if _CIFS_LINE.search(line):
+            lines[i] = _CIFS_PASS.sub(rf"\g<1>{MASK}", line)
+        else:
+            lines[i] = re.sub(r"\S*,\S*", lambda m: in_token(m.group(0)), line)
+    return "\n".join(lines)
 
 
 def _mask_key_value(m: re.Match[str]) -> str:
@@ -86,7 +108,7 @@ class Redactor:
                 text = text.replace(value, MASK)
         for pattern, repl in _PATTERNS:
             text = pattern.sub(repl, text)
-        return _KEY_VALUE.sub(_mask_key_value, text)
+        return _mask_cifs_pass(_KEY_VALUE.sub(_mask_key_value, text))
 
     def redact_obj(self, obj: object) -> object:
         """Redact every string in a JSON-like structure; Secret ``data``/``stringData`` masked whole."""

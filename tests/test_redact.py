@@ -127,3 +127,16 @@ def test_gather_records_file_contents_decoded_and_redacted(tmp_path: Path) -> No
     encoded = base64.b64encode(fstab.read_bytes()).decode()
     assert "Cifs-S3cret-77" not in raw and encoded not in raw and encoded[:24] not in raw
     assert f"@@file {fstab} (" in raw and "password=" + MASK in raw
+
+
+def test_pass_count_is_evidence_cifs_pass_option_is_secret() -> None:
+    """``pass=`` is mount.cifs's password only as a mount option; a count stays (redact secrets, not evidence)."""
+    r = Redactor()
+    counts = "PLAY RECAP: pass=17 fail=0 skip=2\nchecks: pass=17,drift=3,fail=0\nsummary pass=4, fail=1"
+    assert r.redact(counts) == counts
+    for line, secret in (("mount -o user=ops,pass=Cifs-alias-pw //srv/a /mnt/a", "Cifs-alias-pw"),
+                         ("opts='uid=0,username=ops,pass=Opt-pw-9'", "Opt-pw-9"),
+                         ("//srv/b /mnt/b cifs pass=Fstab-pw-3 0 0", "Fstab-pw-3"),
+                         ("mount -t cifs -o pass=Cmd-pw-4 //srv/c /mnt/c", "Cmd-pw-4")):
+        out = r.redact(line)
+        assert secret not in out and "pass=" + MASK in out, line
