@@ -55,8 +55,8 @@ class Cluster:
         self.cluster_scoped: list[str] = []
 
     def request(self, method: str, path: str, body: Any = None, query: dict[str, str] | None = None,
-                content_type: str = "application/json") -> Resp:
-        headers = {"Accept": "application/json", "Content-Type": content_type}
+                content_type: str = "application/json", accept: str = "application/json") -> Resp:
+        headers = {"Accept": accept, "Content-Type": content_type}
         cfg = self.client.configuration
         token = cfg.get_api_key_with_prefix("BearerToken") if hasattr(cfg, "get_api_key_with_prefix") else None
         if token:

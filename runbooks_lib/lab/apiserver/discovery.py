@@ -7,16 +7,18 @@ from typing import Any
 
 from runbooks_lib.kube.paths import BUILTIN, ResourceType
 
+from . import names, openapi
 from .seed import control_plane_ip
 from .store import ApiError, Obj, now_rfc3339
 from .wire import HandlerBase
 
+#: groups whose resources are kube-apiserver's own (CRDs' groups get no built-in short names)
+BUILT_IN_GROUPS = {"", "apps", "batch", "policy", "autoscaling", "storage.k8s.io", "certificates.k8s.io",
+                   "apiextensions.k8s.io", "apiregistration.k8s.io", "rbac.authorization.k8s.io",
+                   "discovery.k8s.io", "authorization.k8s.io", "networking.k8s.io"}
 METRICS = [ResourceType("metrics.k8s.io", "v1beta1", "nodes", "NodeMetrics", False),
            ResourceType("metrics.k8s.io", "v1beta1", "pods", "PodMetrics", True)]
-VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update"]
-SUBRESOURCES = {"pods": ["exec", "status", "log"], "deployments": ["status", "scale"],
-                "daemonsets": ["status"], "statefulsets": ["status", "scale"], "nodes": ["status"],
-                "apiservices": ["status"], "persistentvolumeclaims": ["status"], "services": ["status"]}
+VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
 
 
 class DiscoveryMixin(HandlerBase):
@@ -45,11 +47,31 @@ class DiscoveryMixin(HandlerBase):
                 {"clientCIDR": "0.0.0.0/0", "serverAddress": f"{control_plane_ip(d.nodes)}:6443"}]})
             return 200
         types = self.served_types()
+        if path.startswith("/openapi/"):
+            return self._openapi(path, types)
         if path == "/apis":
             self._send(200, {"kind": "APIGroupList", "apiVersion": "v1",
                              "groups": [self._group(g, types) for g in sorted({t.group for t in types if t.group})]})
             return 200
         return None
+
+    def _openapi(self, path: str, types: list[ResourceType]) -> int:
+        """/openapi/v2 (JSON; protobuf-only callers get 406), /openapi/v3 and its group-versions."""
+        version = self.double.version
+        if path == "/openapi/v2":
+            accept = self.headers.get("Accept", "")
+            if accept and "json" not in accept and "*/*" not in accept:
+                raise ApiError(406, "NotAcceptable", f"only application/json is served by the lab, not {accept}")
+            self._send(200, openapi.v2(version))
+            return 200
+        if path == "/openapi/v3":
+            self._send(200, openapi.v3_index(version, types))
+            return 200
+        gv = openapi.v3_path(path)
+        if gv is None or not any((t.group, t.version) == gv for t in types):
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        self._send(200, openapi.v3_doc(version, *gv, openapi.resources_of(types, *gv))[0])
+        return 200
 
     def served_types(self) -> list[ResourceType]:
         return list(self.double.store.types.values()) + (METRICS if self._metrics_available() else [])
@@ -67,14 +89,23 @@ class DiscoveryMixin(HandlerBase):
         if not mine:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         resources = []
+        st = self.double.store
         for t in mine:
-            verbs = ["get", "list"] if t.group == "metrics.k8s.io" else VERBS
-            resources.append({"name": t.plural, "singularName": t.kind.lower(), "namespaced": t.namespaced,
-                              "kind": t.kind, "verbs": verbs})
-            for sub in SUBRESOURCES.get(t.plural, []):
+            verbs = ["get", "list"] if t.group == "metrics.k8s.io" else (
+                ["create"] if t.group == "authorization.k8s.io" else VERBS)
+            entry: Obj = {"name": t.plural, "singularName": t.kind.lower(), "namespaced": t.namespaced,
+                          "kind": t.kind, "verbs": verbs}
+            if t.group in BUILT_IN_GROUPS:
+                entry.update({k: v for k, v in (("shortNames", names.SHORT_NAMES.get(t.plural)),
+                                                ("categories", names.CATEGORIES.get(t.plural))) if v})
+            resources.append(entry)
+            subs = list(names.SUBRESOURCES.get(t.plural, []))
+            if st.has_status(t):
+                subs.append(("status", t.kind, ["get", "patch", "update"]))
+            for sub, kind, sverbs in subs:
                 resources.append({"name": f"{t.plural}/{sub}", "singularName": "", "namespaced": t.namespaced,
-                                  "kind": "PodExecOptions" if sub == "exec" else t.kind,
-                                  "verbs": ["create", "get"] if sub == "exec" else ["get", "patch", "update"]})
+                                  "kind": kind, "verbs": sverbs,
+                                  **({"group": "autoscaling", "version": "v1"} if sub == "scale" else {})})
         gv = f"{parsed.group}/{parsed.version}" if parsed.group else parsed.version
         self._send(200, {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources})
         return 200

@@ -1,4 +1,4 @@
-"""Pod exec over WebSocket (v4.channel.k8s.io) and the small set of commands a probe pod runs."""
+"""Pod exec over WebSocket (v5.channel.k8s.io or v4.channel.k8s.io) and the small set of commands a probe pod runs."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from .wire import HandlerBase
 if TYPE_CHECKING:
     pass
 
+_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
 _WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 ExecHandler = Callable[[Any, Obj, str, list[str]], tuple[str, str, int]]
@@ -88,7 +89,7 @@ def default_exec(double: ExecRunner, pod: Obj, container: str, command: list[str
 
 
 class ExecMixin(HandlerBase):
-    # -- exec over WebSocket (v4.channel.k8s.io)
+    # -- exec over WebSocket (v5/v4.channel.k8s.io)
     def _exec(self, rt: ResourceType, parsed: Any, query: str) -> int:
         if self.headers.get("Upgrade", "").lower() != "websocket":
             raise ApiError(400, "BadRequest", "Upgrade request required")
@@ -112,7 +113,9 @@ class ExecMixin(HandlerBase):
         self.send_header("Upgrade", "websocket")
         self.send_header("Connection", "Upgrade")
         self.send_header("Sec-WebSocket-Accept", accept)
-        self.send_header("Sec-WebSocket-Protocol", "v4.channel.k8s.io")
+        offered = [p.strip() for p in self.headers.get("Sec-WebSocket-Protocol", "").split(",")]
+        # v5 (kubectl >= 1.30) is v4 plus a stream-close channel, unused without stdin
+        self.send_header("Sec-WebSocket-Protocol", next((p for p in offered if p in _PROTOCOLS), _PROTOCOLS[-1]))
         self.end_headers()
         if out:
             self._ws_frame(b"\x01" + out.encode())

@@ -14,11 +14,12 @@ from .admission import check_dry_run, check_field_validation
 from .discovery import DiscoveryMixin
 from .execws import ExecMixin
 from .store import ApiError
+from .subresources import SubresourceMixin
 from .watch import WatchMixin
 from .wire import RequestLog
 
 
-class Handler(WatchMixin, ExecMixin, DiscoveryMixin):
+class Handler(WatchMixin, ExecMixin, DiscoveryMixin, SubresourceMixin):
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         self._dispatch("GET")
 
@@ -108,6 +109,13 @@ class Handler(WatchMixin, ExecMixin, DiscoveryMixin):
         mode = check_field_validation(params.get("fieldValidation", "")) if method in ("POST", "PUT", "PATCH") else "Warn"
         manager = params.get("fieldManager") or self.headers.get("User-Agent", "unknown").split("/")[0]
         status_only = parsed.sub == "status"
+        if parsed.sub and parsed.sub != "status":
+            with d.store.lock:
+                d.admission.begin(mode)
+                self.warnings = d.admission.warnings
+                done = self._subresource(method, rt, parsed, ctype, body, manager, dry, params)
+            if done is not None:
+                return done
         if parsed.sub and not (status_only and d.store.has_status(rt)):
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         st = d.store
@@ -115,14 +123,18 @@ class Handler(WatchMixin, ExecMixin, DiscoveryMixin):
             d.admission.begin(mode)
             self.warnings = d.admission.warnings
             if method == "GET" and parsed.name:
-                self._send(200, copy.deepcopy(st.get(rt, parsed.namespace, parsed.name)))
+                found = copy.deepcopy(st.get(rt, parsed.namespace, parsed.name))
+                self._send(200, self._as_table(rt, [found], params) if self._table_wanted() else found)
                 return 200
             if method == "GET":
                 items = st.list(rt, parsed.namespace, params.get("labelSelector", ""), params.get("fieldSelector", ""))
-                self._send(200, st.list_doc(rt, items))
+                self._send(200, self._as_table(rt, copy.deepcopy(items), params) if self._table_wanted()
+                           else st.list_doc(rt, items))
                 return 200
             if method == "POST" and not parsed.name:
                 obj = self._require_obj(body)
+                if rt.kind == "CertificateSigningRequest":  # the requestor, as the API server records it
+                    obj.setdefault("spec", {})["username"] = user
                 out = st.create(rt, parsed.namespace, obj, manager, dry)
                 self._send(201, out)
                 return 201

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import ipaddress
 from dataclasses import dataclass
@@ -73,3 +74,12 @@ def make_pki(client_cn: str = "kubernetes-admin", client_org: str = "kubeadm:clu
     pem = serialization.Encoding.PEM
     return Pki(ca.public_bytes(pem), srv.public_bytes(pem), _key_pem(srv_key), cli.public_bytes(pem),
                _key_pem(cli_key))
+
+
+def csr_pem_b64(common_name: str, organization: str = "system:masters") -> str:
+    """A PKCS#10 request (new EC key) for ``common_name``, PEM then base64, as a CSR's ``spec.request``."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
+                         x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    req = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256())
+    return base64.b64encode(req.public_bytes(serialization.Encoding.PEM)).decode()

@@ -225,6 +225,8 @@ def service(name: str, namespace: str, ip: str, ports: list[Obj], app: str | Non
     if app:
         spec["selector"] = {"k8s-app": app}
     labels = {"component": "apiserver", "provider": "kubernetes"} if name == "kubernetes" else {"k8s-app": app}
+    if name == "kube-dns":  # as kubeadm's CoreDNS Service (``kubectl cluster-info`` lists it by these)
+        labels.update({"kubernetes.io/cluster-service": "true", "kubernetes.io/name": "CoreDNS"})
     return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": namespace,
                                                                  "labels": labels},
             "spec": spec, "status": {"loadBalancer": {}}}

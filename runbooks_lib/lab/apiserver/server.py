@@ -31,7 +31,7 @@ import yaml
 
 from runbooks_lib.kube.paths import BUILTIN, ResourceType
 
-from . import catalogue, rbac
+from . import catalogue, names, rbac
 from .admission import Admission
 from .controllers import Controllers, _Rollout
 from .execws import ExecHandler, ExecRunner
@@ -69,7 +69,7 @@ class ApiDouble(Controllers, ExecRunner):
 
     def __post_init__(self) -> None:
         self.nodes = check_nodes(list(self.nodes))
-        self.store = Store(list(BUILTIN.values()) + rbac.ACCESS_REVIEWS)
+        self.store = Store(list(BUILTIN.values()) + rbac.ACCESS_REVIEWS + names.EXTRA_TYPES)
         self.admission = Admission(self.store, self.version)
         self.store.admit = self.admission
         self._crd_types: dict[str, ResourceType] = {}

@@ -37,11 +37,13 @@ Admit = Callable[[ResourceType, "Obj | None", Obj, bool], None]
 
 #: kinds whose writers get metadata.generation bumped on spec changes
 GENERATION_KINDS = {"Deployment", "DaemonSet", "StatefulSet", "ReplicaSet", "Job", "APIService",
-                    "CustomResourceDefinition", "PodDisruptionBudget", "HorizontalPodAutoscaler"}
+                    "CustomResourceDefinition", "PodDisruptionBudget", "HorizontalPodAutoscaler",
+                "CertificateSigningRequest"}
 #: built-in kinds with a status subresource: writes to the main resource keep the stored status
 STATUS_KINDS = {"Pod", "Node", "Namespace", "Service", "PersistentVolumeClaim", "PersistentVolume",
                 "Deployment", "DaemonSet", "StatefulSet", "ReplicaSet", "Job", "APIService",
-                "CustomResourceDefinition", "PodDisruptionBudget", "HorizontalPodAutoscaler"}
+                "CustomResourceDefinition", "PodDisruptionBudget", "HorizontalPodAutoscaler",
+                "CertificateSigningRequest"}
 _SYSTEM_META = SYSTEM_META
 
 

@@ -67,7 +67,11 @@ class WatchMixin(HandlerBase):
         self.end_headers()
         self.close_connection = True
 
+        as_table = self._table_wanted()
+
         def emit(kind: str, obj: Obj) -> None:
+            if as_table and kind in ("ADDED", "MODIFIED", "DELETED"):
+                obj = self._as_table(rt, [obj], params)
             data = json.dumps({"type": kind, "object": obj}).encode() + b"\n"
             self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
             self.wfile.flush()

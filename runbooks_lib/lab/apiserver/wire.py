@@ -12,6 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from runbooks_lib.kube.paths import ResourceType
+
+from . import protobuf, tables
 from .store import ApiError, Obj
 
 if TYPE_CHECKING:
@@ -102,10 +105,18 @@ class HandlerBase(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length else b""
         if not raw:
             return None
+        if self.headers.get("Content-Type", "").startswith(protobuf.MEDIA_TYPE):
+            return protobuf.decode_body(raw)
         try:
             return yaml.safe_load(raw.decode("utf-8"))  # JSON is YAML
         except (yaml.YAMLError, UnicodeDecodeError) as exc:
             raise ApiError(400, "BadRequest", f"the body of the request was in an unknown format: {exc}") from exc
+
+    def _table_wanted(self) -> bool:
+        return tables.wants_table(self.headers.get("Accept", ""))
+
+    def _as_table(self, rt: ResourceType, items: list[Obj], params: dict[str, str]) -> Obj:
+        return tables.table(rt, items, str(self.double.store.rv), params.get("includeObject") or "Metadata")
 
     @staticmethod
     def _require_obj(body: Any) -> Obj:
