@@ -268,3 +268,59 @@ def test_a_server_lost_during_a_wait_is_unreachable(tmp_path: Path) -> None:
         assert time.monotonic() - t0 < 8
     finally:
         stopper.join()
+
+
+def test_force_is_planned_shown_and_applied_only_with_confirm(kube_run: Run, kc: KubeClient,
+                                                              api_double: tuple[Path, str, ApiDouble]) -> None:
+    """kube-proxy's config.conf is another manager's field (kubeadm's on a real cluster): the plan shows
+    the conflict, its owner and the diff; a forced plan is drift; apply forces only when confirmed."""
+    double = api_double[2]
+    live = kc.get("ConfigMap", "kube-proxy", "kube-system")
+    owner = next(m["manager"] for m in live["metadata"]["managedFields"] if m.get("operation") == "Update")
+    mine = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kube-proxy", "namespace": "kube-system"},
+            "data": {"config.conf": live["data"]["config.conf"].replace('mode: ""', 'mode: "nftables"')}}
+    p = plan.plan(kc, [mine], force=True)
+    (change,) = p.changes
+    assert change.action == "conflict" and f'conflict with "{owner}": .data.config.conf' in change.note
+    assert [f.path for f in change.fields] == [".data.config.conf"] and 'mode: "nftables"' in change.fields[0].after
+    assert p.checks()[0][2] == "drift" and p.pending == [change]
+    assert plan.plan(kc, [mine]).checks()[0][2] == "fail"  # without force a conflict is a failure
+    mark = len(double.requests)
+    plan.apply(kc, p, confirmed=False)
+    assert writes(double, mark) == [] and not change.applied and "withheld" in change.note
+    before = len(kube_run.recorder.records)
+    plan.apply(kc, p, confirmed=True)
+    assert change.applied and change.action == "update" and change.note.startswith("forced: ")
+    assert p.checks()[0][2] == "changed"
+    assert any("force=true" in r.query for r in double.requests[mark:] if "dryRun=All" not in r.query)
+    assert any(r.kind == "note" and "forced server-side apply of ConfigMap kube-system/kube-proxy" in r.command
+               for r in kube_run.recorder.records[before:])
+    cm = double.object("ConfigMap", "kube-proxy", "kube-system")
+    assert 'mode: "nftables"' in cm["data"]["config.conf"] and "kubeconfig.conf" in cm["data"]
+    assert plan.plan(kc, [mine]).changes[0].action == "unchanged"  # ours now: no conflict, no change
+
+
+def test_pods_by_selector_on_a_node_are_waited_by_watch(kube_run: Run, kc: KubeClient,
+                                                         api_double: tuple[Path, str, ApiDouble]) -> None:
+    """The DaemonSet's replacement pod has no name until created: wait by selector + node, one record."""
+    double = api_double[2]
+    (old,) = kc.list_objects("Pod", "kube-system", label_selector="k8s-app=kube-proxy",
+                             field_selector="spec.nodeName=w1")
+    kc.delete("Pod", old["metadata"]["name"], "kube-system")
+    generation = str(kc.get("DaemonSet", "kube-proxy", "kube-system")["metadata"]["generation"])
+    mark, before = len(double.requests), len(kube_run.recorder.records)
+    exp = verify.pods_ready("kube-system", "k8s-app=kube-proxy", node="w1", replacing={old["metadata"]["uid"]},
+                            revision=generation)  # the DaemonSet's current template generation
+    result = verify.wait(kc, exp, timeout=20)
+    assert result.ok, result
+    (rec,) = kube_run.recorder.records[before:]
+    assert rec.extra["verb"] == "watch" and rec.extra["last"] == "current"
+    assert "k8s-app=kube-proxy,spec.nodeName=w1" in rec.command
+    assert all("labelSelector=k8s-app" in r.query for r in double.requests[mark:] if r.path.endswith("/pods"))
+    (new,) = kc.list_objects("Pod", "kube-system", label_selector="k8s-app=kube-proxy", field_selector="spec.nodeName=w1")
+    assert new["metadata"]["name"] in result.last and new["metadata"]["uid"] != old["metadata"]["uid"]
+    stale = verify.wait(kc, verify.pods_ready("kube-system", "k8s-app=kube-proxy", node="w1", revision="0000000000"),
+                        timeout=1)
+    assert stale.status == "fail" and "still there" in stale.last
+    none = verify.wait(kc, verify.pods_ready("kube-system", "k8s-app=kube-proxy", node="w9"), timeout=1)
+    assert none.status == "fail" and "no new pod yet" in none.last

@@ -9,12 +9,17 @@ Plan: every object is validated offline before any request (built-in kinds with 
 for the server's version, custom resources against their CRD's openAPIV3Schema from the set or the
 cluster); then, in dependency order, each is server-side applied with ``dryRun=All`` and the
 result diffed against the live object: one :class:`ObjectChange` each (create / update with the
-changed fields / unchanged / conflict naming the other field manager). Objects in a Namespace, or
+changed fields / unchanged / conflict naming the other field manager and its fields, with the diff
+a forced apply would make, from a second dry run with ``force=true``). Objects in a Namespace, or
 of a CRD, that the set itself creates are planned "create" without a dry run. Live objects matching
 the prune selector that the set no longer holds are "prune" candidates.
 
-Apply: server-side apply with one field manager ("runbooks", never forced) of what changed, in
-order; after a CRD, wait (watch) for Established and re-read discovery. Unchanged objects get no
+Force: ``plan(..., force=True)`` marks conflicts as a decision to take those fields over (a drift
+check naming the manager, not a failure); :func:`apply` sends ``force=true`` only for such a plan AND a
+confirmed run, records each forced apply as a note, and keeps "forced: ..." in the change's note.
+Without confirm the conflict stays, withheld.
+
+Apply: server-side apply with one field manager ("runbooks") of what changed, in order; after a CRD, wait (watch) for Established and re-read discovery. Unchanged objects get no
 request, so a second apply reports no changes. Prune deletes only with ``prune=True`` and a
 confirmed run, in reverse order. The server's ``Warning`` headers are kept on each change.
 """
@@ -64,10 +69,11 @@ class Plan:
     validations: list[Validation] = field(default_factory=list)
     kubernetes_version: str = ""
     prune_selector: str | None = None
+    force: bool = False  # conflicts are to be taken over (by apply, only when confirmed)
 
     @property
     def pending(self) -> list[ObjectChange]:
-        return [c for c in self.changes if c.changed and not c.applied]
+        return [c for c in self.changes if (c.changed or (self.force and c.action == "conflict")) and not c.applied]
 
     def summary(self) -> str:
         counts: dict[str, int] = {}
@@ -79,7 +85,7 @@ class Plan:
         """(check, host, status, detail) per object, and a warn check per server Warning."""
         out = []
         for c in self.changes:
-            if c.action in ("conflict", "error"):
+            if c.action == "error" or (c.action == "conflict" and not self.force):
                 status = "fail"
             elif c.applied or c.action == "unchanged":
                 status = "changed" if c.applied else "pass"
@@ -139,9 +145,10 @@ def validate(kc: WriteOps, desired: list[Obj]) -> list[Validation]:
 
 
 def plan(kc: WriteOps, desired: list[Obj], *, prune_selector: str | None = None,
-         prune_kinds: list[str] | None = None, field_validation: str = "Strict") -> Plan:
+         prune_kinds: list[str] | None = None, field_validation: str = "Strict", force: bool = False) -> Plan:
     """Validate, then dry-run server-side apply and diff each object (see the module docstring).
-    ``prune_kinds`` adds built-in kinds to look for prune candidates in (the set's own kinds always)."""
+    ``prune_kinds`` adds built-in kinds to look for prune candidates in (the set's own kinds always);
+    ``force`` plans conflicts as fields to take over (see Force above)."""
     validations = validate(kc, desired)
     set_crds = crd_kinds(desired)
     ordered = order(desired)
@@ -177,7 +184,7 @@ def plan(kc: WriteOps, desired: list[Obj], *, prune_selector: str | None = None,
         changes.append(change)
     if prune_selector:
         changes += _prune_candidates(kc, [c.desired for c in changes], prune_selector, prune_kinds or [])
-    return Plan(changes, validations, kc._version_for_validation(), prune_selector)
+    return Plan(changes, validations, kc._version_for_validation(), prune_selector, force)
 
 
 def _resource_or_none(kc: WriteOps, obj: Obj, set_crds: dict[tuple[str, str], Obj]) -> ResourceType | None:
@@ -193,10 +200,10 @@ def _is_established(crd: Obj | None) -> bool:
 
 
 def _ssa(kc: WriteOps, obj: Obj, rt: ResourceType, dry_run: bool,
-         field_validation: str = "Strict") -> tuple[Obj, list[str]]:
+         field_validation: str = "Strict", force: bool = False) -> tuple[Obj, list[str]]:
     resp = kc.request("PATCH", _path(kc, obj, rt), body=obj, content_type=APPLY,
                       query={"fieldManager": FIELD_MANAGER, "fieldValidation": field_validation,
-                             "dryRun": "All" if dry_run else None})
+                             "dryRun": "All" if dry_run else None, "force": "true" if force else None})
     return dict(resp.data), parse_warnings(resp.headers.get("Warning"))
 
 
@@ -206,8 +213,10 @@ def _dry_run(kc: WriteOps, obj: Obj, rt: ResourceType, field_validation: str = "
     before = live.data if live.status == 200 else None
     try:
         after, warnings = _ssa(kc, obj, rt, dry_run=True, field_validation=field_validation)
-    except KubeConflict as exc:
-        return ObjectChange(ref, "conflict", note=f"fields owned by another field manager: {conflict_detail(exc)}",
+    except KubeConflict as exc:  # what taking the fields over would change: a forced dry run (writes nothing)
+        forced, _ = _ssa(kc, obj, rt, dry_run=True, field_validation=field_validation, force=True)
+        return ObjectChange(ref, "conflict", field_diff(before, forced),
+                            note=f"fields owned by another field manager: {conflict_detail(exc)}", object=forced,
                             desired=obj)
     except KubeInvalid as exc:
         return ObjectChange(ref, "error", note=f"refused by the server: {exc}", desired=obj)
@@ -238,12 +247,15 @@ def apply(kc: WriteOps, p: Plan, *, confirmed: bool = False, prune: bool = False
     """Apply the plan's changes in order (see the module docstring); returns the plan, updated."""
     set_crds = crd_kinds([c.desired for c in p.changes if c.desired])
     for change in p.changes:
-        if change.action not in ("create", "update"):
+        force = change.action == "conflict" and p.force
+        if force and not confirmed:
+            change.note += " (withheld: taking the fields over needs apply with confirm)"
+        if change.action not in ("create", "update") and not (force and confirmed):
             continue
         obj = change.desired
         try:
             rt = _resource(kc, obj, set_crds)
-            after, warnings = _ssa(kc, obj, rt, dry_run=False)
+            after, warnings = _ssa(kc, obj, rt, dry_run=False, force=force)
         except KubeConflict as exc:
             change.action, change.note = "conflict", f"fields owned by another field manager: {conflict_detail(exc)}"
             continue
@@ -251,6 +263,10 @@ def apply(kc: WriteOps, p: Plan, *, confirmed: bool = False, prune: bool = False
             change.action, change.note = "error", f"apply failed: {exc}"
             continue
         change.object, change.applied = after, True
+        if force:
+            change.action, change.note = "update", f"forced: {change.note}"
+            kc.recorder.note(f"forced server-side apply of {change.ref} ({FIELD_MANAGER} took the fields over): "
+                             f"{change.note}", target=kc.target.name)
         change.warnings += [w for w in warnings if w not in change.warnings]
         if obj["kind"] == "CustomResourceDefinition":
             result = wait(kc, established(change.ref.name), crd_timeout)

@@ -2,7 +2,8 @@
 
     exps = [verify.rollout_complete("Deployment", "web", "demo"),
             verify.apiservice_available("v1beta1.metrics.k8s.io"),
-            verify.status_field("Widget", "w1", "demo", "status.phase", "Ready", api_version="example.com/v1")]
+            verify.status_field("Widget", "w1", "demo", "status.phase", "Ready", api_version="example.com/v1"),
+            verify.pods_ready("kube-system", "k8s-app=kube-proxy", node="w1", replacing={old_uid})]
     for r in verify.wait_all(kc, exps, timeout=120):
         r.check(run)                                  # one check per expectation
 
@@ -11,7 +12,9 @@ resourceVersion, then watches from that resourceVersion with timeoutSeconds set 
 judging every event, and re-lists after "410 Gone". The requests of a wait are not recorded one
 by one: the wait is ONE evidence record (first and last state, duration, timeout, event and request
 counts, and the object's recent events when it did not happen). A server that does not serve watch
-is an error result, never a silent fallback to polling. (The first wait on a custom resource's
+is an error result, never a silent fallback to polling. An expectation about the pods matching a
+selector (:func:`pods_ready`) lists and watches by labelSelector/fieldSelector instead, keeping the
+set by uid and judging all of it at each event; it is still one record. (The first wait on a custom resource's
 group/version adds the one recorded discovery request that finds its resource name.)
 """
 
@@ -39,17 +42,24 @@ from .podexec import ExecOps
 from .status import CURRENT, FAILED, IN_PROGRESS, NOT_FOUND, Status, compute, cond
 
 Obj = dict[str, Any]
-Judge = Callable[[Obj | None], Status]
+Judge = Callable[[Any], Status]  # the object (or None), or for a selector expectation the list of objects
 
 
 @dataclass(frozen=True)
 class Expectation:
-    """Something that should become true of one object: ``judge`` says current / in_progress / failed."""
+    """Something that should become true of one object (or, with a selector, of the objects matching
+    it: ``ref.name`` is then the selector text): ``judge`` says current / in_progress / failed."""
 
     ref: ObjectRef
     what: str
     judge: Judge = field(compare=False)
     fail_fast: bool = False
+    label_selector: str | None = None
+    field_selector: str | None = None
+
+    @property
+    def by_selector(self) -> bool:
+        return self.label_selector is not None or self.field_selector is not None
 
 
 @dataclass(frozen=True)
@@ -150,6 +160,37 @@ def status_field(kind: str, name: str, namespace: str | None, path: str, expecte
     return Expectation(_ref(kind, name, namespace, api_version), f"{kind} {name} {path}={expected!r}", judge)
 
 
+def _ready(pod: Obj) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (pod.get("status") or {}).get("conditions") or [])
+
+
+def pods_ready(namespace: str, label_selector: str, *, node: str | None = None, count: int = 1,
+               replacing: set[str] | frozenset[str] = frozenset(), revision: str | None = None) -> Expectation:
+    """At least ``count`` pods match the selector (on ``node`` when given) and all are Ready; none of
+    the pods being ``replacing`` (uids) is left; with ``revision``, every pod carries it as its
+    controller-revision-hash or pod-template-generation label (a DaemonSet's new template)."""
+    field_selector = f"spec.nodeName={node}" if node else None
+
+    def judge(pods: list[Obj]) -> Status:
+        old = sorted(p["metadata"]["name"] for p in pods if p["metadata"].get("uid") in replacing)
+        stale = sorted(p["metadata"]["name"] for p in pods if revision and revision not in (
+            (p["metadata"].get("labels") or {}).get("controller-revision-hash"),
+            (p["metadata"].get("labels") or {}).get("pod-template-generation")))
+        fresh = [p for p in pods if p["metadata"].get("uid") not in replacing]
+        seen = ", ".join(f"{p['metadata']['name']} {(p.get('status') or {}).get('phase', 'Pending')}"
+                         f"{' Ready' if _ready(p) else ''}" for p in fresh) or "no new pod yet"
+        if old or stale:
+            return Status(IN_PROGRESS, f"{seen}; still there: {', '.join(old + stale)}")
+        done = len(fresh) >= count and all(_ready(p) for p in fresh)
+        return Status(CURRENT if done else IN_PROGRESS, seen)
+    where = f" on {node}" if node else ""
+    sel = ",".join(x for x in (label_selector, field_selector) if x)
+    return Expectation(ObjectRef("v1", "Pod", sel, namespace), f"pods {label_selector}{where} Ready"
+                       + (" (replacements)" if replacing else ""), judge, label_selector=label_selector,
+                       field_selector=field_selector)
+
+
 def exec_exit_code(pod: str, namespace: str, command: list[str], exit_code: int = 0, *,
                    container: str | None = None, what: str = "") -> ExecExpectation:
     return ExecExpectation(pod, namespace, list(command), exit_code, container,
@@ -188,7 +229,9 @@ class _Watcher:
         ref = exp.ref
         self.rt = kc.resource(ref.kind, ref.api_version or None)
         self.base = self.rt.base(ref.namespace if self.rt.namespaced else None)
-        self.selector = ("fieldSelector", f"metadata.name={ref.name}")
+        self.selector = [("fieldSelector", f"metadata.name={ref.name}")] if not exp.by_selector else [
+            (k, v) for k, v in (("labelSelector", exp.label_selector), ("fieldSelector", exp.field_selector)) if v]
+        self.seen: dict[str, Obj] = {}  # uid -> object, for a selector expectation
         self.events = self.requests = 0
         self.deadline = time.monotonic() + timeout
         self.rv = ""
@@ -196,7 +239,7 @@ class _Watcher:
         self.last_obj: Obj | None = None
 
     def _list(self) -> Status:
-        raw = _raw(self.kc, self.base, [self.selector], self.kc.request_timeout)
+        raw = _raw(self.kc, self.base, self.selector, self.kc.request_timeout)
         self.requests += 1
         doc = json.loads(raw.data or b"{}")
         self.rv = str((doc.get("metadata") or {}).get("resourceVersion", ""))
@@ -204,11 +247,24 @@ class _Watcher:
         for item in items:  # list items carry no kind/apiVersion on a real server
             item.setdefault("kind", self.rt.kind)
             item.setdefault("apiVersion", self.rt.api_version)
+        self.seen = {str(i["metadata"].get("uid", i["metadata"].get("name"))): i for i in items}
         self.last_obj = items[0] if items else None
-        return self.exp.judge(self.last_obj)
+        return self._judge()
+
+    def _judge(self) -> Status:
+        return self.exp.judge(list(self.seen.values()) if self.exp.by_selector else self.last_obj)
+
+    def _event(self, etype: str, obj: Obj) -> Status:
+        key = str(obj["metadata"].get("uid", obj["metadata"].get("name")))
+        if etype == "DELETED":
+            self.seen.pop(key, None)
+        else:
+            self.seen[key] = obj
+        self.last_obj = None if etype == "DELETED" else obj
+        return self._judge()
 
     def _watch_fn(self, **kw: Any) -> Any:
-        query = [self.selector, ("watch", "true"), ("allowWatchBookmarks", "true"),
+        query = [*self.selector, ("watch", "true"), ("allowWatchBookmarks", "true"),
                  ("resourceVersion", kw.get("resource_version") or self.rv),
                  ("timeoutSeconds", kw["timeout_seconds"])]
         self.requests += 1
@@ -229,8 +285,7 @@ class _Watcher:
                     self.events += 1
                     obj = event["raw_object"]
                     self.rv = str((obj.get("metadata") or {}).get("resourceVersion", self.rv))
-                    self.last_obj = None if event["type"] == "DELETED" else obj
-                    last = self.exp.judge(self.last_obj)
+                    last = self._event(event["type"], obj)
                     if self._finished(last) or time.monotonic() >= deadline:
                         w.stop()
                         break
@@ -255,9 +310,12 @@ class _Watcher:
     def recent_events(self) -> str:
         ref = self.exp.ref
         ns = ref.namespace or "default"
+        names = sorted(o["metadata"]["name"] for o in self.seen.values()) if self.exp.by_selector else [ref.name]
+        if not names:
+            return "no object matched"
         try:
             raw = _raw(self.kc, f"/api/v1/namespaces/{ns}/events",
-                       [("fieldSelector", f"involvedObject.kind={ref.kind},involvedObject.name={ref.name}")],
+                       [("fieldSelector", f"involvedObject.kind={ref.kind},involvedObject.name={names[-1]}")],
                        self.kc.request_timeout)
         except KubeError:
             return "events not readable"
