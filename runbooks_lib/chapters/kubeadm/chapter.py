@@ -9,9 +9,11 @@ must be installed on the node, otherwise they are reported unavailable with the 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import pandas as pd
 
@@ -25,6 +27,21 @@ if TYPE_CHECKING:
     from ...run import Run
 
 CHAPTER = "kubeadm"
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def step(name: str) -> Callable[[Callable[Concatenate[Run, P], R]], Callable[Concatenate[Run, P], R]]:
+    """Record what the function runs, and the checks it decides, under step ``name``: the report's
+    anchors are per step and host, so each check links to the evidence block of its own step (a check
+    decided from the survey's facts links to that host's survey block)."""
+    def wrap(fn: Callable[Concatenate[Run, P], R]) -> Callable[Concatenate[Run, P], R]:
+        @functools.wraps(fn)
+        def inner(run: Run, /, *args: P.args, **kwargs: P.kwargs) -> R:
+            with run.recorder.in_step(name):
+                return fn(run, *args, **kwargs)
+        return inner
+    return wrap
 
 
 @dataclass
@@ -65,6 +82,7 @@ def render_config(run: Run, kubernetes_version: str | None = None) -> config.Ren
                          run.params.cluster_name, cps[0], config.proxy_mode_for(run.params), cps)
 
 
+@step("config")
 def plan_config(run: Run) -> config.Rendered | None:
     """Render and validate offline; record the consistency checks that need no host."""
     s, hs = run.params.kubeadm, hosts(run)
@@ -100,6 +118,7 @@ def _lab_proven(f: nodes.NodeFacts, flagged: bool) -> bool:
     return flagged and not missing_proof(f.lab, f.hostname, lab_known_hosts)
 
 
+@step("survey")
 def survey(run: Run, rendered: config.Rendered | None) -> Survey:
     """One SSH round trip per node (in parallel) and the cluster API; records unreachable hosts."""
     import time
@@ -123,15 +142,17 @@ def survey(run: Run, rendered: config.Rendered | None) -> Survey:
         sv.facts[host] = f
         sv.lab[host] = _lab_proven(f, flagged.get(host, False))
         sv.initialised[host] = "/var/lib/kubelet/config.yaml" in f.kube.present
-    try:
-        kc = kube.connect(run)
-        sv.cluster = verify(kc, {h.name: h.address for h in hs})
-    except (KubeError, TargetUnreachable, OSError) as exc:
-        run.check("api.reach", "api", "unreachable", f"cluster API not reachable: {exc}")
+    with run.recorder.in_step("verify"):
+        try:
+            kc = kube.connect(run)
+            sv.cluster = verify(kc, {h.name: h.address for h in hs})
+        except (KubeError, TargetUnreachable, OSError) as exc:
+            run.check("api.reach", "api", "unreachable", f"cluster API not reachable: {exc}")
     sv.wall_s = round(time.monotonic() - t0, 2)
     return sv
 
 
+@step("survey")
 def record_existing(run: Run, sv: Survey) -> None:
     """Initialised nodes (Kubespray's marker) vs the API; super-admin.conf only on the first control plane."""
     registered = sv.cluster.registered if sv.cluster else set()
@@ -157,6 +178,7 @@ def record_existing(run: Run, sv: Survey) -> None:
             run.check("cluster.existing", h.name, "info", "not initialised: apply would init/join it")
 
 
+@step("preflight")
 def record_preflight(run: Run, sv: Survey) -> pd.DataFrame:
     """Every kubeadm preflight check × node; the matrix (rows: check, columns: node)."""
     s = run.params.kubeadm
@@ -197,6 +219,7 @@ def _at(finding: tuple[str, str, str], host: str) -> tuple[str, str, str, str]:
     return finding[0], host, finding[1], finding[2]
 
 
+@step("pki")
 def audit_pki(run: Run, sv: Survey, now: dt.datetime | None = None) -> pd.DataFrame:
     """Expiry of every kubeadm certificate, the apiserver SANs and the CA hash, on every control plane."""
     s = run.params.kubeadm
@@ -259,6 +282,7 @@ def audit_pki(run: Run, sv: Survey, now: dt.datetime | None = None) -> pd.DataFr
     return frame
 
 
+@step("ha")
 def ha_endpoint(run: Run, sv: Survey) -> dict[str, str]:
     """The HA configs; the VIP answering on its port, from the first control plane."""
     s = run.params.kubeadm
@@ -267,24 +291,26 @@ def ha_endpoint(run: Run, sv: Survey) -> dict[str, str]:
                       [(h.name, h.address) for h in sv.control_planes], version)
     host = config.endpoint_host(s.control_plane_endpoint)
     if host and sv.control_planes and sv.control_planes[0].name in sv.facts:
-        port = (config.endpoint_with_port(s.control_plane_endpoint) or "").rsplit(":", 1)[1]
-        t = run.transport(sv.control_planes[0].name)
-        res = t.run(f"timeout 3 bash -c {shlex.quote(f'</dev/tcp/{host}/{port}')} && echo open", timeout=10)
-        roles = {x.name: x.role for x in sv.hosts}
-        holders = sorted(n for n, f in sv.facts.items() if host in f.addresses)
-        workers = [n for n in holders if roles.get(n) != "control-plane"]
-        if workers:
-            run.check("ha.vip", host, "fail", f"{host} is held by {', '.join(workers)}, not a control plane")
-        elif "open" in res.stdout:
-            run.check("ha.vip", host, "pass", f"{host}:{port} answers (from {t.name})"
-                      + (f"; held by {', '.join(holders)}" if holders else ""))
-        else:
-            initialised = any(sv.initialised.values())
-            run.check("ha.vip", host, "fail" if initialised else "info",
-                      f"{host}:{port} does not answer" + ("" if initialised else " (expected before init)"))
+        with run.guarded("ha", sv.control_planes[0].name):  # an unreachable node: a check, no traceback
+            port = (config.endpoint_with_port(s.control_plane_endpoint) or "").rsplit(":", 1)[1]
+            t = run.transport(sv.control_planes[0].name)
+            res = t.run(f"timeout 3 bash -c {shlex.quote(f'</dev/tcp/{host}/{port}')} && echo open", timeout=10)
+            roles = {x.name: x.role for x in sv.hosts}
+            holders = sorted(n for n, f in sv.facts.items() if host in f.addresses)
+            workers = [n for n in holders if roles.get(n) != "control-plane"]
+            if workers:
+                run.check("ha.vip", host, "fail", f"{host} is held by {', '.join(workers)}, not a control plane")
+            elif "open" in res.stdout:
+                run.check("ha.vip", host, "pass", f"{host}:{port} answers (from {t.name})"
+                          + (f"; held by {', '.join(holders)}" if holders else ""))
+            else:
+                initialised = any(sv.initialised.values())
+                run.check("ha.vip", host, "fail" if initialised else "info",
+                          f"{host}:{port} does not answer" + ("" if initialised else " (expected before init)"))
     return files
 
 
+@step("actions")
 def plan_actions(run: Run, sv: Survey) -> pd.DataFrame:
     """What apply would run, per node; init/join/reset are destructive and need confirm."""
     s = run.params.kubeadm
@@ -325,6 +351,7 @@ def _actions_frame(acts: list[actions.Action]) -> pd.DataFrame:
                          for a in acts], columns=["node", "step", "commands", "why"])
 
 
+@step("verify")
 def record_verify(run: Run, sv: Survey) -> pd.DataFrame:
     if sv.cluster is None:
         return pd.DataFrame(columns=["node", "ready", "kubelet"])
