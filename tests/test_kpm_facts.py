@@ -114,7 +114,7 @@ def test_plots_have_log_axes_and_labeled_references() -> None:
     ax = fig.axes[0]
     assert ax.get_xscale() == "log"
     labels = [line.get_label() for line in ax.get_lines()]
-    assert any("reference" in label for label in labels) and "iptables p50 (measured)" in labels
+    assert any("published (k8s blog 2025)" in label for label in labels) and "iptables p50 (measured)" in labels
     fig2 = plots.plot_programming(frame)
     assert fig2.axes[0].get_yscale() == "log"
     assert any("PR #126013" in line.get_label() for line in fig2.axes[0].get_lines())

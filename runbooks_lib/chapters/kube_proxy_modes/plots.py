@@ -1,16 +1,41 @@
-"""Plots of the benchmark (matplotlib Figure objects; a notebook shows them inline)."""
+"""Plots of the benchmark (matplotlib Figure objects; a notebook shows them inline).
+
+Measured series are lines with filled markers; published reference figures are unconnected hollow
+diamonds with a dark edge, labelled with their source on the plot and in the legend. The legend sits
+right of the axes, never over the data."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .reference import reference_frame
+from .reference import BLOG, PR_126013, reference_frame
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 COLORS = {"iptables": "#cf222e", "nftables": "#1a7f37", "ipvs": "#8250df", "floor (no rules)": "#6e7781"}
+#: short names of the reference sources, written beside their points
+SHORT = {BLOG: "k8s blog 2025", PR_126013: "PR #126013"}
+#: the marker of a published reference point (unconnected, hollow: never read as a measured series)
+REFERENCE_MARKER = "D"
+
+
+def _reference(ax: Axes, n: pd.Series, values: pd.Series, mode: str, source: str, what: str) -> None:
+    """Published points for ``mode``: unconnected hollow diamonds edged in the mode's colour, the
+    source's short name written left of the last point."""
+    short = SHORT.get(source, source)
+    ax.plot(n, values, color=COLORS.get(mode, "#24292f"), label=f"{mode} {what} — published ({short})",
+            linestyle="none", marker=REFERENCE_MARKER, markersize=7, markerfacecolor="white",
+            markeredgewidth=1.6, zorder=5)
+    ax.annotate(f"ref: {short}", (float(n.iloc[-1]), float(values.iloc[-1])), textcoords="offset points",
+                xytext=(-9, 0), ha="right", va="center", fontsize=7, fontstyle="italic", color="#57606a")
+
+
+def _legend_outside(ax: Axes) -> None:
+    """The legend right of the axes (constrained layout makes room), never over the data."""
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
 
 
 def _ok(frame: pd.DataFrame) -> pd.DataFrame:
@@ -21,7 +46,7 @@ def plot_latency(frame: pd.DataFrame, host: str = "", reference: bool = True) ->
     """New-connection latency vs N per mode (p50 line, p90–p99 band), log x; reference points."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(8, 4.5), layout="constrained")
+    fig = Figure(figsize=(10, 4.5), layout="constrained")
     ax = fig.add_subplot()
     ok = _ok(frame)
     for mode, group in ok.groupby("mode", sort=False):
@@ -34,15 +59,14 @@ def plot_latency(frame: pd.DataFrame, host: str = "", reference: bool = True) ->
     if reference:
         ref = reference_frame()
         ref = ref[ref["metric"] == "first-packet p50"]
-        for mode, group in ref.groupby("mode"):
-            ax.plot(group["n"], group["value"], linestyle=":", marker="s", markerfacecolor="none",
-                    color=COLORS.get(str(mode)), label=f"{mode} p50 (reference: k8s blog 2025)")
+        for (mode, source), group in ref.groupby(["mode", "source"]):
+            _reference(ax, group["n"], group["value"], str(mode), str(source), "p50")
     ax.set_xscale("log")
     ax.set_xlabel("Services (N), log scale")
     ax.set_ylabel("connect() latency, µs")
     ax.set_title(f"New TCP connection to the last-programmed Service{' — ' + host if host else ''}")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left")
+    _legend_outside(ax)
     return fig
 
 
@@ -50,7 +74,7 @@ def plot_programming(frame: pd.DataFrame, host: str = "", reference: bool = True
     """Full programming time and one-service incremental time vs N, log-log."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(8, 4.5), layout="constrained")
+    fig = Figure(figsize=(10, 4.5), layout="constrained")
     ax = fig.add_subplot()
     ok = _ok(frame)
     ok = ok[ok["program_s"].notna()]
@@ -64,15 +88,15 @@ def plot_programming(frame: pd.DataFrame, host: str = "", reference: bool = True
     if reference:
         ref = reference_frame()
         ref = ref[ref["unit"] == "s"]
-        ax.plot(ref["n"], ref["value"], linestyle="none", marker="s", markerfacecolor="none",
-                color=COLORS["nftables"], label="nftables add 1 Service (reference: PR #126013)")
+        for (mode, source), group in ref.groupby(["mode", "source"]):
+            _reference(ax, group["n"], group["value"], str(mode), str(source), "add 1 Service")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("Services (N), log scale")
     ax.set_ylabel("seconds, log scale")
     ax.set_title(f"Rule programming time{' — ' + host if host else ''}")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left")
+    _legend_outside(ax)
     return fig
 
 
