@@ -8,6 +8,7 @@ runs the same session with another kubectl (e.g. an older release).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import stat
@@ -204,6 +205,20 @@ def test_create_configmap_and_secret(lab: Lab) -> None:
     assert "secret/k-sec created" in lab.kubectl("create", "secret", "generic", "k-sec", "--from-literal=a=b").stdout
     rows = lines(lab.kubectl("get", "secret", "k-sec").stdout)
     assert rows[1][:3] == ["k-sec", "Opaque", "1"]
+
+
+def test_create_deployment_and_service(lab: Lab) -> None:
+    """``create deployment|service`` send protobuf; what is stored equals what kubectl meant (its
+    client-side dry run)."""
+    for create, kind, name in [(["deployment", "k-cd", "--image=nginx:1.27", "--replicas=0", "--port=80"],
+                                "deploy", "k-cd"),
+                               (["service", "nodeport", "k-cs", "--tcp=80:http", "--tcp=443"], "svc", "k-cs")]:
+        meant = json.loads(lab.kubectl("create", *create, "--dry-run=client", "-o", "json").stdout)
+        assert "created" in lab.kubectl("create", *create).stdout
+        live = json.loads(lab.kubectl("get", kind, name, "-o", "json").stdout)
+        spec = {k: v for k, v in live["spec"].items() if k in meant["spec"] and k != "clusterIP"}
+        assert spec == {k: v for k, v in meant["spec"].items() if k != "clusterIP"}
+        assert live["metadata"]["labels"] == meant["metadata"]["labels"]
 
 
 def test_apply_client_side(lab: Lab) -> None:

@@ -1,5 +1,5 @@
 """Request bodies in ``application/vnd.kubernetes.protobuf``: kubectl's typed clients (``create namespace``,
-``create configmap``/``secret``, ``auth can-i``, ``certificate approve``) send them, and kube-apiserver
+``create configmap|secret|deployment|service``, ``auth can-i``, ``certificate approve``) send them, and kube-apiserver
 decodes them for every built-in type. The envelope is ``k8s\\x00`` + a ``runtime.Unknown`` whose ``raw``
 holds the object; the field numbers below are those of the types' ``generated.proto``. A kind not in
 the table is refused with 415, as kube-apiserver refuses protobuf for a type it cannot decode (CRDs).
@@ -31,7 +31,24 @@ _RESOURCE_ATTRS: Schema = {1: ("namespace", "str"), 2: ("verb", "str"), 3: ("gro
                            5: ("resource", "str"), 6: ("subresource", "str"), 7: ("name", "str")}
 _CSR_CONDITION: Schema = {1: ("type", "str"), 2: ("reason", "str"), 3: ("message", "str"),
                           4: ("lastUpdateTime", "time"), 5: ("lastTransitionTime", "time"), 6: ("status", "str")}
+_SELECTOR: Schema = {1: ("matchLabels", ("map", "str"))}
+_CONTAINER: Schema = {1: ("name", "str"), 2: ("image", "str"), 3: ("command", ("list", "str")),
+                      4: ("args", ("list", "str")), 5: ("workingDir", "str"),
+                      6: ("ports", ("list", {1: ("name", "str"), 3: ("containerPort", "int"), 4: ("protocol", "str")})),
+                      7: ("env", ("list", {1: ("name", "str"), 2: ("value", "str")})), 8: ("resources", {}),
+                      14: ("imagePullPolicy", "str")}
+_POD_SPEC: Schema = {2: ("containers", ("list", _CONTAINER)), 3: ("restartPolicy", "str"),
+                     7: ("nodeSelector", ("map", "str")), 8: ("serviceAccountName", "str")}
+_TEMPLATE: Schema = {1: ("metadata", META), 2: ("spec", _POD_SPEC)}
+_INT_OR_STRING: Schema = {1: ("type", "int"), 2: ("intVal", "int"), 3: ("strVal", "str")}
 KINDS: dict[tuple[str, str], Schema] = {
+    ("apps/v1", "Deployment"): {1: ("metadata", META),
+                                2: ("spec", {1: ("replicas", "int!"), 2: ("selector", _SELECTOR), 3: ("template", _TEMPLATE),
+                                             4: ("strategy", {1: ("type", "str")})})},
+    ("v1", "Service"): {1: ("metadata", META),
+                        2: ("spec", {1: ("ports", ("list", {1: ("name", "str"), 2: ("protocol", "str"), 3: ("port", "int"),
+                                                            4: ("targetPort", _INT_OR_STRING), 5: ("nodePort", "int")})),
+                                     2: ("selector", ("map", "str")), 3: ("clusterIP", "str"), 4: ("type", "str")})},
     ("v1", "Namespace"): {1: ("metadata", META), 2: ("spec", {1: ("finalizers", ("list", "str"))})},
     ("v1", "ConfigMap"): {1: ("metadata", META), 2: ("data", ("map", "str")), 3: ("binaryData", ("map", "bytes")),
                           4: ("immutable", "bool")},
@@ -94,13 +111,15 @@ def _fields(data: bytes) -> list[tuple[int, int | bytes]]:
 def _scalar(kind: Any, value: int | bytes) -> Any:
     if isinstance(kind, dict):
         return decode(bytes(value) if isinstance(value, bytes) else b"", kind)
-    if kind in ("int", "bool"):
+    if kind in ("int", "int!", "bool"):
         return (bool if kind == "bool" else int)(value) if isinstance(value, int) else 0
     raw = value if isinstance(value, bytes) else b""
     if kind == "bytes":
         return base64.b64encode(raw).decode()
     if kind == "time":
         secs = decode(raw, _TIME).get("seconds", 0)
+        if not secs:  # Go's zero time (JSON null)
+            return ""
         return dt.datetime.fromtimestamp(secs, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return raw.decode("utf-8")
 
@@ -119,7 +138,11 @@ def decode(data: bytes, schema: Schema) -> Obj:
             out.setdefault(name, {})[entry.get("k", "")] = entry.get("v", "" if kind[1] == "str" else "")
         else:
             value = _scalar(kind, value)
-            if value not in ("", 0, False):
+            if kind is _INT_OR_STRING:
+                value = value.get("strVal", "") if value.get("type") == 1 else value.get("intVal", 0)
+                if value not in ("", 0):  # unset (the server's defaulting would make it the port)
+                    out[name] = value
+            elif value not in ("", 0, False) or kind == "int!":  # int!: a pointer, 0 is a value
                 out[name] = value  # Go's JSON omits empty fields (omitempty); protobuf writes them
     return out
 
