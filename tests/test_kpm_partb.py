@@ -54,7 +54,12 @@ def test_plan_nftables_in_plan_mode(tmp_path, api_double):
     assert checks[("kube-proxy switch apply", "cluster")][1].startswith("plan mode: nothing changed")
     assert run.exit_code == 0 and run.figures["kpm_switch_plan"]["order"] == ["w2", "w1", "cp1"]
     assert verdict_for(run.checks) == "DRIFT" and exit_code_for(run.checks, detailed=True) == 4
-    assert not [r for r in double.requests if r.method in ("PATCH", "PUT", "POST", "DELETE")]
+    # the ConfigMap change planned by server-side apply dry run: the field's owner named, the take-over is drift
+    status, detail = checks[("object ConfigMap kube-system/kube-proxy", "kube-system")]
+    assert status == "drift" and 'conflict with "kube-controller-manager": .data.config.conf' in detail
+    assert "server-side apply dry run: conflict ConfigMap kube-system/kube-proxy: ~ .data.config.conf" in text
+    writes = [r for r in double.requests if r.method in ("PATCH", "PUT", "POST", "DELETE")]
+    assert writes and all("dryRun=All" in r.query for r in writes)  # dry runs only: nothing persisted
     cm = double.object("ConfigMap", "kube-proxy", "kube-system")
     assert cm is not None and 'mode: ""' in cm["data"]["config.conf"]
 
@@ -113,4 +118,5 @@ def test_apply_without_confirm_withholds_the_switch_as_pending(tmp_path, api_dou
     status, detail = _checks(run)[("kube-proxy switch apply", "cluster")]
     assert status == "info" and detail.startswith("apply without confirm") and "confirm=double" in detail
     assert verdict_for(run.checks) == "DRIFT" and run.exit_code == 0
-    assert not [r for r in double.requests if r.method in ("PATCH", "PUT", "POST", "DELETE")]
+    writes = [r for r in double.requests if r.method in ("PATCH", "PUT", "POST", "DELETE")]
+    assert writes and all("dryRun=All" in r.query for r in writes)  # the plan's dry runs, nothing persisted

@@ -87,6 +87,21 @@ def test_apply_switches_node_by_node(kube_apply_run, api_double):
     assert sorted(after) == ["cp1", "w1", "w2"] and not set(after.values()) & set(before.values())
     assert [s.action for s in res.steps if s.node == "w1"] == ["restart kube-proxy", "health gate"]
     assert all(s.ok for s in res.steps)
+    # the ConfigMap through the objects layer: config.conf taken over from its owner by a forced SSA, recorded so
+    cm_step = res.steps[0]
+    assert cm_step.action == "patch ConfigMap to nftables" and "forced: " in cm_step.detail
+    assert 'conflict with "kube-controller-manager": .data.config.conf' in cm_step.detail
+    owners = {m["manager"]: m for m in cm["metadata"]["managedFields"]}
+    assert '"f:config.conf"' in str(owners["runbooks"]).replace("'", '"') and "f:kubeconfig.conf" not in str(
+        owners["runbooks"])
+    forced = [r for r in double.requests if r.verb == "apply" and r.path.endswith("/configmaps/kube-proxy")
+              and "dryRun=All" not in r.query]
+    assert len(forced) == 1 and "force=true" in forced[0].query
+    # each restart waited by watch on the kube-proxy pods of that node: one evidence record per node
+    waits = [r for r in kube_apply_run.recorder.records if (r.extra or {}).get("verb") == "watch"
+             and "k8s-app=kube-proxy" in r.command]
+    assert [w.command.split("spec.nodeName=")[1].split()[0] for w in waits] == ["w1", "w2", "cp1"]
+    assert all(w.status == "ok" for w in waits)
     assert double.objects("Pod", "default", "runbooks.io/run") == []  # probe pods cleaned up
     checks = {(c.check, c.host): c.status for c in kube_apply_run.checks}
     assert checks[("kube-proxy mode", "cluster")] == "changed"
@@ -106,6 +121,9 @@ def test_failed_health_gate_rolls_back(kube_apply_run, api_double):
     assert res.failed_node == "w2" and res.rolled_back and res.switched == ["w1", "w2"]
     cm = double.object("ConfigMap", "kube-proxy", "kube-system")
     assert cm["data"]["config.conf"] == KUBE_PROXY_CONFIG  # the old text, byte for byte
+    applies = [r.query for r in double.requests if r.verb == "apply" and r.path.endswith("/configmaps/kube-proxy")
+               and "dryRun=All" not in r.query]
+    assert len(applies) == 2 and "force=true" in applies[0] and "force" not in applies[1]  # rollback: ours, no force
     after = proxy_pods(double)
     assert after["cp1"] == before["cp1"]  # never touched
     assert after["w1"] != before["w1"] and after["w2"] != before["w2"]

@@ -312,6 +312,10 @@ def plan(run: Any, cluster: Cluster, settings: Settings) -> switchplan.SwitchPla
     except ValueError as exc:  # a rollout order naming unknown nodes
         run.check("kube-proxy switch plan", CLUSTER, "error", str(exc))
         return None
+    if not p.no_change and cluster.kc is not None:  # the ConfigMap change by SSA dry run: diff, owner of the field
+        with run.guarded("kube-proxy ConfigMap plan", CLUSTER):
+            p.objects = switch.plan_config(cluster.kc, p.new_config)
+            p.objects.record(run)
     for pr in p.prereqs:
         run.check(f"prerequisite: {pr.check}", pr.node, pr.status, pr.detail)
     if p.no_change:
@@ -336,8 +340,9 @@ def plan_text(p: switchplan.SwitchPlan) -> str:
     """The plan as text: direction, order, ConfigMap diff."""
     if p.no_change:
         return f"no change: kube-proxy already runs in {p.to_mode} mode"
+    dry_run = "".join(f"\nserver-side apply dry run: {c.describe()}" for c in p.objects.changes) if p.objects else ""
     return (f"switch kube-proxy {p.from_mode} -> {p.to_mode}\nrollout order (one node at a time, health gate "
-            f"after each): {' -> '.join(p.order)}\n\n{p.diff}")
+            f"after each): {' -> '.join(p.order)}\n\n{p.diff}{dry_run}")
 
 
 def apply(run: Any, cluster: Cluster, p: switchplan.SwitchPlan | None, settings: Settings) -> switch.SwitchResult | None:

@@ -1,19 +1,20 @@
 """Part B: switch kube-proxy's mode in a cluster, node by node, with a health gate and rollback.
 
 The seed's procedure — edit the kube-proxy ConfigMap's ``mode``, delete every kube-proxy pod at
-once, and restart Calico — done safely:
-
-The plan is pure (:mod:`.switchplan`), the judging of captured rules too (:mod:`.verifyrules`); this module
-reaches the cluster and the nodes:
+once, and restart Calico — done safely on the objects layer (:mod:`runbooks_lib.kube.plan`,
+:mod:`runbooks_lib.kube.verify`). The plan is pure (:mod:`.switchplan`), the judging of captured
+rules too (:mod:`.verifyrules`); this module reaches the cluster and the nodes:
 
 * ``read_state``: the current mode (config.conf of ConfigMap kube-system/kube-proxy; ``mode: ""``
   is the Linux default, iptables), the server version, the nodes and their kube-proxy pods.
+* ``plan_config``: the ConfigMap change as a server-side apply dry run (field diff; kubeadm owns
+  ``data.config.conf`` on a real cluster, so the plan shows that conflict and takes the field over).
 * ``gather_node_facts`` (SSH, where hosts are given): what :func:`.switchplan.prerequisites` judges.
-* ``apply_switch`` (mode=apply + confirm): patch the ConfigMap, then per node delete its
-  kube-proxy pod, wait for the replacement to be Ready, and run the health gate (kube-proxy
-  /healthz on :10256 of the node address, and a ClusterIP probe from a pod on that node). On a
-  failed gate the ConfigMap goes back to the old text and every node already switched (the failed
-  one included) is restarted again.
+* ``apply_switch`` (mode=apply + confirm): apply the ConfigMap (forced only in a confirmed run), then
+  per node delete its kube-proxy pod, wait (watch, by selector) for the replacement to be Ready, and
+  run the health gate (kube-proxy /healthz on :10256 of the node address, and a ClusterIP probe from
+  a pod on that node). On a failed gate the ConfigMap goes back to the old text and every node
+  already switched (the failed one included) is restarted again.
 * ``gather_verify``: the text :func:`.verifyrules.verify_node` judges after a switch.
 """
 
@@ -28,7 +29,8 @@ from typing import Any
 
 from ...facts import kernel as kernel_facts
 from ...facts import modules as module_facts
-from ...kube import KubeClient, KubeError, NodeInfo, probe_pod, run_id_of
+from ...kube import KubeClient, KubeError, NodeInfo, probe_pod, run_id_of, verify
+from ...kube import plan as objects
 from ...transport import Transport
 from .facts import parse_nft_version
 from .switchplan import (
@@ -41,6 +43,7 @@ from .switchplan import (
     NodeFacts,
     ProxyState,
     SwitchPlan,
+    configmap,
     parse_ipvsadm_version,
     parse_mode,
 )
@@ -101,6 +104,9 @@ class GateResult:
     def detail(self) -> str:
         return "; ".join(f"{name}: {'ok' if ok else 'FAILED'} ({d})" for name, ok, d in self.checks)
 
+    def as_step(self) -> tuple[bool, str]:
+        return self.ok, self.detail
+
 
 Gate = Callable[[GateContext], GateResult]
 
@@ -131,15 +137,10 @@ def clusterip_probe(ctx: GateContext) -> tuple[bool, str]:
 
 def default_gate(ctx: GateContext) -> GateResult:
     """kube-proxy /healthz on the node address, then a ClusterIP probe from the node's probe pod."""
-    checks = []
-    if ctx.node.internal_ip:
-        ok, detail = healthz_check(ctx.node.internal_ip, timeout=ctx.timeout)
-    else:
-        ok, detail = False, "node has no InternalIP address"
-    checks.append(("kube-proxy healthz", ok, detail))
-    ok2, detail2 = clusterip_probe(ctx)
-    checks.append(("ClusterIP probe", ok2, detail2))
-    return GateResult(ok and ok2, checks)
+    healthz = healthz_check(ctx.node.internal_ip, timeout=ctx.timeout) if ctx.node.internal_ip else (
+        False, "node has no InternalIP address")
+    probe = clusterip_probe(ctx)
+    return GateResult(healthz[0] and probe[0], [("kube-proxy healthz", *healthz), ("ClusterIP probe", *probe)])
 
 
 def clusterip_gate(ctx: GateContext) -> GateResult:
@@ -163,10 +164,10 @@ class Step:
 class SwitchResult:
     from_mode: str
     to_mode: str
-    switched: list[str]
-    failed_node: str | None
-    rolled_back: bool
-    steps: list[Step]
+    switched: list[str] = field(default_factory=list)
+    failed_node: str | None = None
+    rolled_back: bool = False
+    steps: list[Step] = field(default_factory=list)
     #: (check, target, status, detail) for :func:`.chapter.apply` to record, in the order they happened
     outcomes: list[tuple[str, str, str, str]] = field(default_factory=list)
 
@@ -175,34 +176,40 @@ class SwitchResult:
 
         return pd.DataFrame([vars(s) for s in self.steps], columns=["node", "action", "ok", "detail", "duration_s"])
 
+    def step(self, run: Any, node: str, action: str, fn: Callable[..., tuple[bool, str]], *args: Any) -> bool:
+        """``fn(*args)`` as one step, under its evidence step; a KubeError is a failed step."""
+        t0 = time.monotonic()
+        with run.recorder.in_step(f"{action} {node}"):
+            try:
+                ok, detail = fn(*args)
+            except KubeError as exc:
+                ok, detail = False, str(exc)
+        self.steps.append(Step(node, action, ok, detail, round(time.monotonic() - t0, 2)))
+        return ok
 
-def restart_kube_proxy_on(kc: KubeClient, node: str, timeout: float = 120.0) -> str:
-    """Delete the kube-proxy pod(s) on ``node`` and wait for the DaemonSet's replacement to be Ready."""
+
+def plan_config(kc: KubeClient, text: str) -> objects.Plan:
+    """The ConfigMap with ``text`` as config.conf, planned by server-side apply dry run (force intended)."""
+    return objects.plan(kc, [configmap(text)], force=True)
+
+
+def apply_config(kc: KubeClient, text: str, confirmed: bool) -> tuple[bool, str]:
+    """Server-side apply config.conf (taking it over from kubeadm only when ``confirmed``)."""
+    (change,) = objects.apply(kc, plan_config(kc, text), confirmed=confirmed).changes
+    ok = change.applied or change.action == "unchanged"
+    return ok, f"config.conf mode -> {parse_mode(text)[1]}: " + (change.describe() if ok else change.note)
+
+
+def restart_kube_proxy_on(kc: KubeClient, node: str, timeout: float = 120.0) -> tuple[bool, str]:
+    """Delete the kube-proxy pod(s) on ``node``; wait (watch) for the DaemonSet's replacement to be Ready."""
     old = kc.list_objects("Pod", NAMESPACE, label_selector=POD_SELECTOR, field_selector=f"spec.nodeName={node}")
-    old_uids = {p["metadata"]["uid"] for p in old}
+    generation = str(kc.get("DaemonSet", CONFIGMAP, NAMESPACE)["metadata"].get("generation", 1))
     for pod in old:
         kc.delete("Pod", pod["metadata"]["name"], NAMESPACE)
-    deadline = time.monotonic() + timeout
-    seen = "no replacement yet"
-    while time.monotonic() < deadline:
-        pods = kc.list_objects("Pod", NAMESPACE, label_selector=POD_SELECTOR, field_selector=f"spec.nodeName={node}")
-        fresh = [p for p in pods if p["metadata"]["uid"] not in old_uids]
-        for p in fresh:
-            ready = any(c.get("type") == "Ready" and c.get("status") == "True"
-                        for c in (p.get("status") or {}).get("conditions") or [])
-            seen = f"{p['metadata']['name']} {(p.get('status') or {}).get('phase', 'Pending')}"
-            if ready:
-                return str(p["metadata"]["name"])
-        time.sleep(kc.poll_interval)
-    events = kc.events_for("DaemonSet", "kube-proxy", NAMESPACE, limit=3)
-    raise KubeError(f"kube-proxy on {node}: no Ready replacement within {timeout:g} s (last: {seen}); events: "
-                    + ("; ".join(f"{e['reason']}: {e['message']}" for e in events) or "none"))
-
-
-def _restarter(kc: KubeClient, node: str, timeout: float) -> Callable[[], tuple[bool, str]]:
-    def fn() -> tuple[bool, str]:
-        return True, "replacement Ready: " + restart_kube_proxy_on(kc, node, timeout)
-    return fn
+    r = verify.wait(kc, verify.pods_ready(NAMESPACE, POD_SELECTOR, node=node, revision=generation,
+                                          replacing={p["metadata"]["uid"] for p in old}), timeout)
+    return r.ok, (f"replacement Ready: {r.last_message}" if r.ok else
+                  f"no Ready replacement: {r.detail}" + (f"; events: {r.recent_events}" if r.recent_events else ""))
 
 
 def _probe_target(kc: KubeClient) -> tuple[str, int]:
@@ -216,68 +223,37 @@ def apply_switch(run: Any, kc: KubeClient, plan: SwitchPlan, *, gate: Gate = def
     """Switch (needs mode=apply and confirm). Returns what happened per node; rolls back on a failed gate."""
     run.require_confirm(f"switching kube-proxy from {plan.from_mode} to {plan.to_mode} (restarts kube-proxy on "
                         f"every node)")
-    steps: list[Step] = []
+    result = SwitchResult(plan.from_mode, plan.to_mode)
     if plan.no_change:
         run.recorder.note(f"no change: kube-proxy already runs in {plan.to_mode} mode")
-        return SwitchResult(plan.from_mode, plan.to_mode, [], None, False, steps,
-                            [("kube-proxy mode", "cluster", "pass", f"no change: already {plan.to_mode}")])
+        result.outcomes.append(("kube-proxy mode", "cluster", "pass", f"no change: already {plan.to_mode}"))
+        return result
     if plan.blocked:
         detail = "; ".join(f"{p.node}: {p.check}: {p.detail}" for p in plan.blocked)
         raise KubeError(f"switch to {plan.to_mode} blocked by prerequisites: {detail}")
-    nodes = {n.name: n for n in kc.nodes()}
-    run_id = run_id_of(run)
+    nodes, run_id = {n.name: n for n in kc.nodes()}, run_id_of(run)
     target = probe_target or _probe_target(kc)
-    probes: dict[str, str] = {}
-    result = SwitchResult(plan.from_mode, plan.to_mode, [], None, False, steps)
-
-    def step(node: str, action: str, fn: Callable[[], tuple[bool, str]]) -> bool:
-        t0 = time.monotonic()
-        with run.recorder.in_step(f"{action} {node}"):
-            try:
-                ok, detail = fn()
-            except KubeError as exc:
-                ok, detail = False, str(exc)
-        steps.append(Step(node, action, ok, detail, round(time.monotonic() - t0, 2)))
-        return ok
-
+    probes = {name: f"kp-probe-{name}"[:63] for name in plan.order}
     try:
         for name in plan.order:  # probe pods first, so a gate never waits for an image pull
-            pod_name = f"kp-probe-{name}"[:63]
-            kc.apply([probe_pod(pod_name, probe_namespace, name, run_id, image=probe_image)])
-            probes[name] = pod_name
+            kc.apply([probe_pod(probes[name], probe_namespace, name, run_id, image=probe_image)])
         for name in plan.order:
             kc.wait_pod_ready(probes[name], probe_namespace, timeout=pod_timeout)
-
-        def patch(text: str) -> Callable[[], tuple[bool, str]]:
-            def fn() -> tuple[bool, str]:
-                ch = kc.patch_configmap_key(CONFIGMAP, NAMESPACE, CONFIG_KEY, text)
-                return True, f"config.conf mode -> {parse_mode(text)[1]}" + ("" if ch.changed else " (no change)")
-            return fn
-
-        step("cluster", f"patch ConfigMap to {plan.to_mode}", patch(plan.new_config))
+        result.step(run, "cluster", f"patch ConfigMap to {plan.to_mode}", apply_config, kc, plan.new_config,
+                    run.params.confirmed)
         for name in plan.order:
-            ok = step(name, "restart kube-proxy", _restarter(kc, name, pod_timeout))
             result.switched.append(name)
-            gate_result = GateResult(False, [])
-            if ok:
-                ctx = GateContext(kc, nodes[name], plan.to_mode, probes.get(name), probe_namespace, target,
-                                  gate_timeout)
-
-                def run_gate(c: GateContext = ctx) -> tuple[bool, str]:
-                    nonlocal gate_result
-                    gate_result = gate(c)
-                    return gate_result.ok, gate_result.detail
-                ok = step(name, "health gate", run_gate)
-            if ok:
-                result.outcomes.append((f"kube-proxy {plan.to_mode} on node", name, "changed", gate_result.detail))
-                continue
-            result.failed_node = name
-            result.outcomes.append((f"kube-proxy {plan.to_mode} on node", name, "fail", steps[-1].detail))
-            _rollback(kc, plan, result, step, pod_timeout)
-            break
+            ctx = GateContext(kc, nodes[name], plan.to_mode, probes[name], probe_namespace, target, gate_timeout)
+            ok = (result.step(run, name, "restart kube-proxy", restart_kube_proxy_on, kc, name, pod_timeout)
+                  and result.step(run, name, "health gate", lambda c: gate(c).as_step(), ctx))
+            result.outcomes.append((f"kube-proxy {plan.to_mode} on node", name, "changed" if ok else "fail",
+                                    result.steps[-1].detail))
+            if not ok:
+                result.failed_node = name
+                _rollback(run, kc, plan, result, pod_timeout)
+                break
     finally:
-        if probes:
-            kc.delete_by_run_label(run_id, kinds=["Pod"], namespace=probe_namespace)
+        kc.delete_by_run_label(run_id, kinds=["Pod"], namespace=probe_namespace)
     if result.failed_node is None:
         result.outcomes.append(("kube-proxy mode", "cluster", "changed", f"{plan.from_mode} -> {plan.to_mode} on "
                                 f"{len(result.switched)} node(s)"))
@@ -285,26 +261,17 @@ def apply_switch(run: Any, kc: KubeClient, plan: SwitchPlan, *, gate: Gate = def
     return result
 
 
-def _rollback(kc: KubeClient, plan: SwitchPlan, result: SwitchResult,
-              step: Callable[[str, str, Callable[[], tuple[bool, str]]], bool], pod_timeout: float) -> None:
+def _rollback(run: Any, kc: KubeClient, plan: SwitchPlan, result: SwitchResult, pod_timeout: float) -> None:
     """ConfigMap back to the old text; restart kube-proxy again on every node already switched."""
     result.rolled_back = True
-
-    def restore() -> tuple[bool, str]:
-        kc.patch_configmap_key(CONFIGMAP, NAMESPACE, CONFIG_KEY, plan.old_config)
-        return True, f"config.conf restored (mode {plan.from_mode})"
-
-    ok = step("cluster", f"rollback ConfigMap to {plan.from_mode}", restore)
+    ok = result.step(run, "cluster", f"rollback ConfigMap to {plan.from_mode}", apply_config, kc, plan.old_config,
+                     run.params.confirmed)
     result.outcomes.append(("kube-proxy rollback: ConfigMap", "cluster", "changed" if ok else "error",
-                            steps_detail(result)))
+                            result.steps[-1].detail))
     for name in result.switched:
-        ok = step(name, "rollback restart kube-proxy", _restarter(kc, name, pod_timeout))
+        ok = result.step(run, name, "rollback restart kube-proxy", restart_kube_proxy_on, kc, name, pod_timeout)
         result.outcomes.append((f"kube-proxy rollback to {plan.from_mode}", name, "changed" if ok else "error",
                                 result.steps[-1].detail))
-
-
-def steps_detail(result: SwitchResult) -> str:
-    return result.steps[-1].detail if result.steps else ""
 
 
 # ----------------------------------------------------------------------------- verify (on the node)

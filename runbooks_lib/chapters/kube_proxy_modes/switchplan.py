@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import yaml
 
@@ -49,6 +50,12 @@ def set_mode(config_text: str, mode: str) -> str:
     if parse_mode(new)[1] != mode:
         raise ValueError("could not set the mode in config.conf")
     return new
+
+
+def configmap(config_text: str) -> dict[str, object]:
+    """The desired kube-proxy ConfigMap: only config.conf (kubeconfig.conf stays kubeadm's)."""
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": CONFIGMAP, "namespace": NAMESPACE},
+            "data": {CONFIG_KEY: config_text}}
 
 
 def version_tuple(git_version: str) -> tuple[int, int, int]:
@@ -159,6 +166,7 @@ class SwitchPlan:
     order: list[str]
     prereqs: list[Prereq]
     warnings: list[str]
+    objects: Any = None  # the ConfigMap change as kube.plan planned it (server-side apply dry run)
 
     @property
     def blocked(self) -> list[Prereq]:

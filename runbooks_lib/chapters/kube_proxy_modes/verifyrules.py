@@ -124,15 +124,13 @@ def parse_proxy_metrics(text: str) -> dict[str, Any]:
             "last_sync_timestamp": last[0] if last else None}
 
 
-#: commands whose output ``verify_node`` judges (run on the node over SSH)
-
-
 def verify_node(node: str, mode: str, old_mode: str | None, outputs: dict[str, tuple[int, str]]) -> list[Prereq]:
     """Judge captured outputs: new mode's rules present, old mode's rules gone, metrics readable."""
     rows: list[Prereq] = []
-    ipt = parse_iptables_kube(outputs.get("iptables", (1, ""))[1]) if outputs.get("iptables", (1, ""))[0] == 0 else None
-    nft = parse_nft_kube_proxy(outputs.get("nft", (1, ""))[1]) if outputs.get("nft", (1, ""))[0] == 0 else None
-    ipvs = parse_ipvsadm_ln(outputs.get("ipvsadm", (1, ""))[1]) if outputs.get("ipvsadm", (1, ""))[0] == 0 else None
+    ok = {k: text for k, (code, text) in outputs.items() if code == 0}  # the outputs of commands that succeeded
+    ipt = parse_iptables_kube(ok["iptables"]) if "iptables" in ok else None
+    nft = parse_nft_kube_proxy(ok["nft"]) if "nft" in ok else None
+    ipvs = parse_ipvsadm_ln(ok["ipvsadm"]) if "ipvsadm" in ok else None
     present = {"iptables": bool(ipt and ipt["kube_svc_chains"]), "nftables": bool(nft and nft["service_chains"]),
                "ipvs": bool(ipvs)}
     counts = {"iptables": f"{ipt['kube_svc_chains'] if ipt else 0} KUBE-SVC chains",
@@ -144,9 +142,7 @@ def verify_node(node: str, mode: str, old_mode: str | None, outputs: dict[str, t
         stale = present[old_mode]
         rows.append(Prereq(node, f"stale {old_mode} rules", "warn" if stale else "pass",
                            f"still there: {counts[old_mode]}" if stale else "none left"))
-    code, text = outputs.get("metrics", (1, ""))
-    m = parse_proxy_metrics(text) if code == 0 else None
-    sync = (m or {}).get("sync_proxy_rules_duration")
+    sync = parse_proxy_metrics(ok["metrics"])["sync_proxy_rules_duration"] if "metrics" in ok else None
     if sync:
         rows.append(Prereq(node, "kube-proxy sync duration", "pass",
                            f"{sync['count']} syncs, mean {sync['mean_s']} s, p99 <= {sync['p99_s']} s"))
