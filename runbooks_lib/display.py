@@ -286,6 +286,9 @@ def show_value(value: Any) -> None:
     if isinstance(value, pd.DataFrame):
         _show(styled(value, status_col="status" if "status" in value.columns else "-"))
         return
+    summary = getattr(value, "summary", None)
+    if callable(summary) and not isinstance(value, type) and isinstance(named := summary(), dict):
+        value = named  # a result that names its own settings as a mapping (etcd-backup's Target)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
     if isinstance(value, dict):

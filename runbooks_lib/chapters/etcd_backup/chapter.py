@@ -229,6 +229,8 @@ def backup(run: Run, target: disc.Target, pre_restore: bool = False) -> BackupRe
         for c in res.copies:
             run.check(*c.row())
         res.timings["ship_s"] = round(time.monotonic() - t0, 3)
+        if shipped_to := [c.location for c in res.copies if c.ok]:
+            res.figures["shipped_to"] = shipped_to  # where verified copies are: the runner, another host
     return res
 
 
@@ -582,11 +584,23 @@ def reports_dir(run: Run | None = None) -> Path:
     return _project_root() / "reports" / CHAPTER
 
 
+def _point(started_utc: object, fig: dict[str, Any], status: object) -> dict[str, Any]:
+    import pandas as pd
+
+    return {"time": pd.to_datetime(started_utc, utc=True, errors="coerce"),
+            "size_mb": (fig.get("size_bytes") or 0) / 1e6, "keys": fig.get("keys") or fig.get("total_keys"),
+            "revision": fig.get("revision"),
+            "duration_s": sum(float(fig.get(k) or 0) for k in ("save_s", "verify_s", "ship_s")),
+            "drill_s": fig.get("drill_s"), "status": status}
+
+
 def history(source: Run | Path | None = None) -> pd.DataFrame:
-    """Earlier runs' figures (reports/etcd-backup/*.json) as a time series; empty when there are none."""
+    """Runs' figures as a time series: earlier runs (reports/etcd-backup/*.json), then this run's
+    snapshot when ``source`` is a run that took one (status "this run"); empty when there are none."""
     import pandas as pd
 
     root = source if isinstance(source, Path) else reports_dir(source)
+    current = source if source is not None and not isinstance(source, Path) else None
     rows = []
     for p in sorted(root.glob("*.json")) if root.is_dir() else []:
         try:
@@ -596,28 +610,41 @@ def history(source: Run | Path | None = None) -> pd.DataFrame:
         fig = data.get("figures") if isinstance(data, dict) else None
         if not isinstance(fig, dict) or "size_bytes" not in fig:
             continue
-        rows.append({"time": pd.to_datetime(data.get("started_utc"), utc=True, errors="coerce"),
-                     "size_mb": (fig.get("size_bytes") or 0) / 1e6, "keys": fig.get("keys") or fig.get("total_keys"),
-                     "revision": fig.get("revision"),
-                     "duration_s": sum(float(fig.get(k) or 0) for k in ("save_s", "verify_s", "ship_s")),
-                     "drill_s": fig.get("drill_s"), "status": data.get("status")})
+        if current is not None and data.get("started_utc") == current.started_utc:
+            continue  # this run's own report, written again below from its live figures
+        rows.append(_point(data.get("started_utc"), fig, data.get("status")))
+    if current is not None and "size_bytes" in current.figures:
+        rows.append(_point(current.started_utc, current.figures, "this run"))
     return pd.DataFrame(rows, columns=["time", "size_mb", "keys", "revision", "duration_s", "drill_s", "status"])
 
 
 def plot_history(df: pd.DataFrame) -> Any:
-    """Snapshot size, key count and backup duration over time (a matplotlib figure, or None)."""
+    """Snapshot size, key count and backup duration over time (a matplotlib figure, or None): a
+    labelled UTC time axis, this run's point marked apart, the legend below the plots."""
     if df.empty:
         return None
+    import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
 
     df = df.sort_values("time")
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.2))
+    now = df[df["status"] == "this run"]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), layout="constrained")
     for ax, col, label in zip(axes, ("size_mb", "keys", "duration_s"),
-                              ("snapshot size (MB)", "keys", "save+verify+ship (s)"), strict=True):
-        ax.plot(df["time"], df[col], marker="o")
+                              ("snapshot size (MB)", "keys", "save + verify + ship (s)"), strict=True):
+        ax.plot(df["time"], df[col], marker="o", color="#0969da", label="runs")
+        if not now.empty:
+            ax.plot(now["time"], now[col], linestyle="none", marker="*", markersize=14, color="#bf8700",
+                    markeredgecolor="#24292f", zorder=5, label="this run")
         ax.set_title(label)
-        ax.tick_params(axis="x", labelrotation=30, labelsize=7)
-    fig.tight_layout()
+        ax.set_ylabel(label)
+        ax.set_xlabel("run start (UTC)")
+        locator = mdates.AutoDateLocator(tz=dt.UTC)
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=dt.UTC))
+        ax.tick_params(axis="x", labelsize=7)
+        ax.grid(True, alpha=0.3)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), fontsize=8)
     return fig
 
 
