@@ -321,3 +321,20 @@ spec:
     assert "denied" in lab.kubectl("certificate", "deny", "k-csr-no").stdout
     rows = {r[0]: r for r in lines(lab.kubectl("get", "csr").stdout)[1:]}
     assert rows["k-csr-ok"][-1].startswith("Approved") and rows["k-csr-no"][-1] == "Denied"
+
+
+def test_get_events_columns(lab: Lab) -> None:
+    rows = lines(lab.kubectl("get", "events", "-n", "kube-system").stdout)
+    assert rows[0] == ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]   # no NAME column, as kubectl prints
+    assert any(r[3] == "daemonset/kube-proxy" for r in rows[1:])
+
+
+def test_cordon_drain_uncordon(lab: Lab) -> None:
+    """Last in the module: drain evicts w2's pods (pods/eviction); their ReplicaSets replace them elsewhere."""
+    out = lab.kubectl("drain", "w2", "--ignore-daemonsets", "--timeout=30s")
+    assert "node/w2 drained" in out.stdout and "evicted" in out.stdout
+    assert lines(lab.kubectl("get", "node", "w2").stdout)[1][1] == "Ready,SchedulingDisabled"
+    left = lab.kubectl("get", "pods", "-A", "--field-selector=spec.nodeName=w2", "-o", "name").stdout.split()
+    assert left and all(p.startswith(("pod/kube-proxy-", "pod/calico-node-")) for p in left)
+    lab.kubectl("rollout", "status", "deploy/coredns", "-n", "kube-system", "--timeout=30s")
+    assert "uncordoned" in lab.kubectl("uncordon", "w2").stdout

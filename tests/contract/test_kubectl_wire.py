@@ -139,3 +139,16 @@ def test_csr_approval_subresource(cluster: Cluster):
     r = cluster.request("PUT", path, approved)
     assert r.status == 200, r.body
     assert [c["type"] for c in r.body["status"]["conditions"]][:1] == ["Approved"]
+
+
+def test_pod_eviction_deletes_the_pod(cluster: Cluster, timeout: float):
+    """``pods/eviction`` (policy/v1 Eviction, what ``kubectl drain`` posts) deletes a pod no budget protects.
+    https://kubernetes.io/docs/concepts/scheduling-eviction/api-eviction/"""
+    name = cluster.name("evict")
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+           "spec": {"containers": [{"name": "p", "image": PAUSE}], "terminationGracePeriodSeconds": 0}}
+    assert cluster.create("v1", "pods", pod).status == 201
+    eviction = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": name, "namespace": cluster.ns}}
+    r = cluster.request("POST", cluster.path("v1", "pods", name, sub="eviction"), eviction)
+    assert r.status == 201, r.body
+    wait_for(lambda: cluster.get("v1", "pods", name).status == 404, timeout, "the evicted pod to be gone")

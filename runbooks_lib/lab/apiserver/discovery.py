@@ -105,7 +105,8 @@ class DiscoveryMixin(HandlerBase):
             for sub, kind, sverbs in subs:
                 resources.append({"name": f"{t.plural}/{sub}", "singularName": "", "namespaced": t.namespaced,
                                   "kind": kind, "verbs": sverbs,
-                                  **({"group": "autoscaling", "version": "v1"} if sub == "scale" else {})})
+                                  **({"group": "autoscaling", "version": "v1"} if sub == "scale" else
+                                     {"group": "policy", "version": "v1"} if sub == "eviction" else {})})
         gv = f"{parsed.group}/{parsed.version}" if parsed.group else parsed.version
         self._send(200, {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources})
         return 200

@@ -29,7 +29,8 @@ CSR = ResourceType("certificates.k8s.io", "v1", "certificatesigningrequests", "C
 EXTRA_TYPES = [CSR]
 #: subresources beyond status: (plural) -> [(subresource, kind, verbs)]
 SUBRESOURCES: dict[str, list[tuple[str, str, list[str]]]] = {
-    "pods": [("exec", "PodExecOptions", ["create", "get"]), ("log", "Pod", ["get"])],
+    "pods": [("exec", "PodExecOptions", ["create", "get"]), ("log", "Pod", ["get"]),
+             ("eviction", "Eviction", ["create"])],
     "deployments": [("scale", "Scale", ["get", "patch", "update"])],
     "replicasets": [("scale", "Scale", ["get", "patch", "update"])],
     "statefulsets": [("scale", "Scale", ["get", "patch", "update"])],

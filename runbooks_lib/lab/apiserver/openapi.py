@@ -66,10 +66,10 @@ _WRITE_PARAMS = [{"name": n, "in": "query", "schema": {"type": "string"}, "uniqu
 Resources = tuple[tuple[str, str, bool], ...]  # (plural, kind, namespaced)
 
 
-def _paths(group: str, api_version: str, resources: Resources, prefix: str) -> Obj:
+def _paths(version: str, group: str, api_version: str, resources: Resources, prefix: str) -> Obj:
     """GET operations per resource, as kube-apiserver publishes them (``kubectl explain`` finds a GVR's
     kind through them)."""
-    _, by_gvk = definitions_index()
+    by_gvk = _definition_names(version)
     paths: Obj = {}
     base = f"/{_gv_path(group, api_version)}"
     for plural, kind, namespaced in resources:
@@ -90,15 +90,15 @@ def _paths(group: str, api_version: str, resources: Resources, prefix: str) -> O
     return paths
 
 
-@functools.lru_cache(maxsize=1)
-def definitions_index() -> tuple[None, dict[tuple[str, str, str], str]]:
-    """{(group, version, kind): definition name} from the newest bundled schemas' GVK annotations."""
-    defs, _ = definitions("v99")
+@functools.lru_cache(maxsize=4)
+def _definition_names(version: str) -> dict[tuple[str, str, str], str]:
+    """{(group, version, kind): definition name} from the schemas' GVK annotations."""
+    defs, _ = definitions(version)
     out: dict[tuple[str, str, str], str] = {}
     for name, schema in defs.items():
         for gvk in schema.get("x-kubernetes-group-version-kind") or []:
             out.setdefault((gvk.get("group", ""), gvk["version"], gvk["kind"]), name)
-    return None, out
+    return out
 
 
 @functools.lru_cache(maxsize=64)
@@ -106,7 +106,7 @@ def v3_doc(version: str, group: str, api_version: str, resources: Resources) -> 
     """(document, hash) of one group-version."""
     prefix = "#/components/schemas/"
     doc = {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": version},
-           "paths": _paths(group, api_version, resources, prefix),
+           "paths": _paths(version, group, api_version, resources, prefix),
            "components": {"schemas": _schemas(version, prefix)}}
     body = json.dumps(doc).encode()
     return body, hashlib.sha512(body).hexdigest()[:64].upper()

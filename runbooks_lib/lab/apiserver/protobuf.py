@@ -42,6 +42,7 @@ _POD_SPEC: Schema = {2: ("containers", ("list", _CONTAINER)), 3: ("restartPolicy
 _TEMPLATE: Schema = {1: ("metadata", META), 2: ("spec", _POD_SPEC)}
 _INT_OR_STRING: Schema = {1: ("type", "int"), 2: ("intVal", "int"), 3: ("strVal", "str")}
 KINDS: dict[tuple[str, str], Schema] = {
+    ("policy/v1", "Eviction"): {1: ("metadata", META)},
     ("apps/v1", "Deployment"): {1: ("metadata", META),
                                 2: ("spec", {1: ("replicas", "int!"), 2: ("selector", _SELECTOR), 3: ("template", _TEMPLATE),
                                              4: ("strategy", {1: ("type", "str")})})},

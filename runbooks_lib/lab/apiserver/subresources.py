@@ -1,5 +1,6 @@
 """Subresources besides ``status`` and ``exec``: ``/scale`` (Deployments, ReplicaSets, StatefulSets, as
-``autoscaling/v1`` Scale), ``pods/log`` and ``certificatesigningrequests/approval``.
+``autoscaling/v1`` Scale), ``pods/log``, ``pods/eviction`` (``kubectl drain``) and
+``certificatesigningrequests/approval``.
 
 https://kubernetes.io/docs/reference/kubernetes-api/authentication-resources/certificate-signing-request-v1/
 https://kubernetes.io/docs/tasks/run-application/scale-stateful-set/
@@ -59,6 +60,11 @@ class SubresourceMixin(HandlerBase):
             out = st.patch(rt, parsed.namespace, parsed.name, patch, "application/merge-patch+json", manager, dry)
             self._send(200, scale_doc(out))
             return 200
+        if parsed.sub == "eviction" and rt.plural == "pods" and method == "POST":
+            st.get(rt, parsed.namespace, parsed.name)  # 404 first, as for any missing pod
+            st.delete(rt, parsed.namespace, parsed.name, dry)  # no PodDisruptionBudget is consulted
+            self._send(201, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201})
+            return 201
         if parsed.sub == "log" and rt.plural == "pods" and method == "GET":
             return self._log(st.get(rt, parsed.namespace, parsed.name), params)
         if parsed.sub == "approval" and rt.plural == "certificatesigningrequests" and method in ("PUT", "PATCH"):

@@ -149,11 +149,13 @@ def _pvc(o: Obj) -> Cells:
 
 
 def _event(o: Obj) -> Cells:
-    inv = o.get("involvedObject") or {}
+    inv, src = o.get("involvedObject") or {}, o.get("source") or {}
     seen = {"metadata": {"creationTimestamp": o.get("lastTimestamp") or o.get("eventTime")
                          or o["metadata"].get("creationTimestamp")}}
+    first = {"metadata": {"creationTimestamp": o.get("firstTimestamp") or seen["metadata"]["creationTimestamp"]}}
     return [age(seen), o.get("type", ""), o.get("reason", ""), f"{inv.get('kind', '').lower()}/{inv.get('name', '')}",
-            o.get("message", "")]
+            inv.get("fieldPath", ""), ", ".join(x for x in (src.get("component"), src.get("host")) if x),
+            o.get("message", ""), age(first), o.get("count", 1), o["metadata"]["name"]]
 
 
 def _apiservice(o: Obj) -> Cells:
@@ -196,7 +198,8 @@ PRINTERS: dict[str, tuple[list[Column], Callable[[Obj], Cells]]] = {
     "PersistentVolumeClaim": ([("Status", _S, 0), ("Volume", _S, 0), ("Capacity", _S, 0), ("Access Modes", _S, 0),
                                ("StorageClass", _S, 0), ("VolumeAttributesClass", _S, 0), ("Age", _S, 0),
                                ("VolumeMode", _S, 1)], _pvc),
-    "Event": ([("Last Seen", _S, 0), ("Type", _S, 0), ("Reason", _S, 0), ("Object", _S, 0), ("Message", _S, 0)],
+    "Event": ([("Last Seen", _S, 0), ("Type", _S, 0), ("Reason", _S, 0), ("Object", _S, 0), ("Subobject", _S, 1),
+               ("Source", _S, 1), ("Message", _S, 0), ("First Seen", _S, 1), ("Count", _I, 1), ("Name", _S, 1)],
               _event),
     "APIService": ([("Service", _S, 0), ("Available", _S, 0), ("Age", _S, 0)], _apiservice),
     "ClusterRole": ([("Created At", "date", 0)], lambda o: [o["metadata"].get("creationTimestamp", "")]),
@@ -216,10 +219,13 @@ def _partial(obj: Obj, include: str) -> Obj | None:
 def table(rt: ResourceType, items: list[Obj], rv: str, include: str = "Metadata") -> Obj:
     """The Table for ``items`` of type ``rt`` (``include``: the ``includeObject`` parameter)."""
     columns, cells = PRINTERS.get(rt.kind, _DEFAULT)
+    # Events print their name last, as a wide column; every other kind starts with it
+    named = columns[-1][0] != "Name"
     defs = [{"name": "Name", "type": "string", "format": "name", "priority": 0,
-             "description": "Name must be unique within a namespace."}]
-    defs += [{"name": n, "type": t, "format": "", "priority": p, "description": ""} for n, t, p in columns]
-    rows = [{"cells": [o["metadata"]["name"], *cells(o)[:len(columns)]], "object": _partial(o, include)}
+             "description": "Name must be unique within a namespace."}] if named else []
+    defs += [{"name": n, "type": t, "format": "name" if n == "Name" else "", "priority": p, "description": ""}
+             for n, t, p in columns]
+    rows = [{"cells": [o["metadata"]["name"]] * named + cells(o)[:len(columns)], "object": _partial(o, include)}
             for o in items]
     return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {"resourceVersion": rv},
             "columnDefinitions": defs, "rows": rows}
