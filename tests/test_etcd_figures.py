@@ -59,7 +59,7 @@ def test_trend_plot_has_utc_time_axes_this_run_marked_and_legend_off_the_data(tm
     assert fig is not None and len(fig.axes) == 3
     fig.canvas.draw()
     for ax in fig.axes:
-        assert ax.get_xlabel() == "run start (UTC)" and ax.get_ylabel()
+        assert ax.get_xlabel() == "run start (UTC), from 2025-01-01 02:00" and ax.get_ylabel()
         assert ax.get_legend() is None                               # no legend over the data
         marked = [ln for ln in ax.get_lines() if ln.get_label() == "this run"]
         assert len(marked) == 1 and marked[0].get_marker() == "*" and len(marked[0].get_xdata()) == 1

@@ -628,6 +628,7 @@ def plot_history(df: pd.DataFrame) -> Any:
 
     df = df.sort_values("time")
     now = df[df["status"] == "this run"]
+    first = df["time"].iloc[0]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), layout="constrained")
     for ax, col, label in zip(axes, ("size_mb", "keys", "duration_s"),
                               ("snapshot size (MB)", "keys", "save + verify + ship (s)"), strict=True):
@@ -637,10 +638,10 @@ def plot_history(df: pd.DataFrame) -> Any:
                     markeredgecolor="#24292f", zorder=5, label="this run")
         ax.set_title(label)
         ax.set_ylabel(label)
-        ax.set_xlabel("run start (UTC)")
+        ax.set_xlabel(f"run start (UTC), from {first:%Y-%m-%d %H:%M}")  # the date the ticks leave out
         locator = mdates.AutoDateLocator(tz=dt.UTC)
         ax.xaxis.set_major_locator(locator)
-        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=dt.UTC))
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=dt.UTC, show_offset=False))
         ax.tick_params(axis="x", labelsize=7)
         ax.grid(True, alpha=0.3)
     handles, labels = axes[0].get_legend_handles_labels()
