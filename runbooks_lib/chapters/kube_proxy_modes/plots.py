@@ -1,7 +1,7 @@
 """Plots of the benchmark (matplotlib Figure objects; a notebook shows them inline).
 
 Measured series are lines with filled markers; published reference figures are unconnected hollow
-diamonds with a dark edge, labelled with their source on the plot and in the legend. The legend sits
+diamonds, their source named in the legend and in full under the plot. The legend sits
 right of the axes, never over the data."""
 
 from __future__ import annotations
@@ -24,13 +24,18 @@ REFERENCE_MARKER = "D"
 
 def _reference(ax: Axes, n: pd.Series, values: pd.Series, mode: str, source: str, what: str) -> None:
     """Published points for ``mode``: unconnected hollow diamonds edged in the mode's colour, the
-    source's short name written left of the last point."""
-    short = SHORT.get(source, source)
-    ax.plot(n, values, color=COLORS.get(mode, "#24292f"), label=f"{mode} {what} — published ({short})",
+    source named in the legend (short) and under the plot (in full, see :func:`_sources`)."""
+    ax.plot(n, values, color=COLORS.get(mode, "#24292f"),
+            label=f"{mode} {what} — published ({SHORT.get(source, source)})",
             linestyle="none", marker=REFERENCE_MARKER, markersize=7, markerfacecolor="white",
             markeredgewidth=1.6, zorder=5)
-    ax.annotate(f"ref: {short}", (float(n.iloc[-1]), float(values.iloc[-1])), textcoords="offset points",
-                xytext=(-9, 0), ha="right", va="center", fontsize=7, fontstyle="italic", color="#57606a")
+
+
+def _sources(fig: Figure, sources: list[str]) -> None:
+    """The full sources of the reference points, in a line under the axes (never on the data)."""
+    if sources:
+        fig.supxlabel("◇ published reference points: " + "; ".join(sorted(set(sources))), fontsize=7,
+                      fontstyle="italic", color="#57606a")
 
 
 def _legend_outside(ax: Axes) -> None:
@@ -61,6 +66,7 @@ def plot_latency(frame: pd.DataFrame, host: str = "", reference: bool = True) ->
         ref = ref[ref["metric"] == "first-packet p50"]
         for (mode, source), group in ref.groupby(["mode", "source"]):
             _reference(ax, group["n"], group["value"], str(mode), str(source), "p50")
+        _sources(fig, list(ref["source"]))
     ax.set_xscale("log")
     ax.set_xlabel("Services (N), log scale")
     ax.set_ylabel("connect() latency, µs")
@@ -90,6 +96,7 @@ def plot_programming(frame: pd.DataFrame, host: str = "", reference: bool = True
         ref = ref[ref["unit"] == "s"]
         for (mode, source), group in ref.groupby(["mode", "source"]):
             _reference(ax, group["n"], group["value"], str(mode), str(source), "add 1 Service")
+        _sources(fig, list(ref["source"]))
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("Services (N), log scale")
