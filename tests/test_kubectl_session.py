@@ -330,7 +330,7 @@ def test_get_events_columns(lab: Lab) -> None:
 
 
 def test_cordon_drain_uncordon(lab: Lab) -> None:
-    """Last in the module: drain evicts w2's pods (pods/eviction); their ReplicaSets replace them elsewhere."""
+    """drain evicts w2's pods (pods/eviction); their ReplicaSets replace them elsewhere."""
     out = lab.kubectl("drain", "w2", "--ignore-daemonsets", "--timeout=30s")
     assert "node/w2 drained" in out.stdout and "evicted" in out.stdout
     assert lines(lab.kubectl("get", "node", "w2").stdout)[1][1] == "Ready,SchedulingDisabled"
@@ -338,3 +338,48 @@ def test_cordon_drain_uncordon(lab: Lab) -> None:
     assert left and all(p.startswith(("pod/kube-proxy-", "pod/calico-node-")) for p in left)
     lab.kubectl("rollout", "status", "deploy/coredns", "-n", "kube-system", "--timeout=30s")
     assert "uncordoned" in lab.kubectl("uncordon", "w2").stdout
+
+
+BLOCKDEVICE_CRD = """apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: blockdevices.openebs.io}
+spec:
+  group: openebs.io
+  scope: Namespaced
+  names: {plural: blockdevices, singular: blockdevice, kind: BlockDevice, listKind: BlockDeviceList, shortNames: [bd]}
+  versions:
+  - name: v1alpha1
+    served: true
+    storage: true
+    additionalPrinterColumns:
+    - {name: NodeName, type: string, jsonPath: .spec.nodeAttributes.nodeName}
+    - {name: Size, type: string, jsonPath: .spec.capacity.storage, priority: 1}
+    - {name: ClaimState, type: string, jsonPath: .status.claimState}
+    - {name: Age, type: date, jsonPath: .metadata.creationTimestamp}
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            description: the device
+            properties:
+              nodeAttributes: {type: object, properties: {nodeName: {type: string}}}
+              capacity: {type: object, properties: {storage: {type: integer}}}
+          status: {type: object, properties: {claimState: {type: string}}}
+"""
+
+
+def test_custom_resource_short_name_columns_and_explain(lab: Lab) -> None:
+    """The seed's ``kubectl get bd -n openebs``: a CRD's short name, printer columns, client-side apply
+    validated against its schema, and ``explain``."""
+    lab.kubectl("apply", "-f", "-", stdin=BLOCKDEVICE_CRD)
+    lab.kubectl("create", "namespace", "openebs")
+    bd = ("apiVersion: openebs.io/v1alpha1\nkind: BlockDevice\nmetadata: {name: blockdevice-1, namespace: openebs}\n"
+          "spec: {nodeAttributes: {nodeName: w1}, capacity: {storage: 10737418240}}\nstatus: {claimState: Unclaimed}\n")
+    lab.kubectl("apply", "-f", "-", stdin=bd)
+    rows = lines(lab.kubectl("get", "bd", "-n", "openebs").stdout)
+    assert rows[0] == ["NAME", "NODENAME", "CLAIMSTATE", "AGE"] and rows[1][:3] == ["blockdevice-1", "w1", "Unclaimed"]
+    assert lines(lab.kubectl("get", "bd", "-n", "openebs", "-o", "wide").stdout)[1][2] == "10737418240"
+    out = lab.kubectl("explain", "bd.spec").stdout
+    assert "KIND:       BlockDevice" in out and "nodeAttributes" in out

@@ -64,14 +64,26 @@ class DiscoveryMixin(HandlerBase):
                 raise ApiError(406, "NotAcceptable", f"only application/json is served by the lab, not {accept}")
             self._send(200, openapi.v2(version))
             return 200
+        gvs = sorted({(t.group, t.version) for t in types if t.group != "metrics.k8s.io"})
         if path == "/openapi/v3":
-            self._send(200, openapi.v3_index(version, types))
+            self._send(200, openapi.v3_index({gv: self._v3_doc(gv, types)[1] for gv in gvs}))
             return 200
         gv = openapi.v3_path(path)
-        if gv is None or not any((t.group, t.version) == gv for t in types):
+        if gv is None or gv not in gvs:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
-        self._send(200, openapi.v3_doc(version, *gv, openapi.resources_of(types, *gv))[0])
+        self._send(200, self._v3_doc(gv, types)[0])
         return 200
+
+    def _v3_doc(self, gv: tuple[str, str], types: list[ResourceType]) -> tuple[bytes, str]:
+        version = self.double.version
+        if gv[0] in BUILT_IN_GROUPS:
+            return openapi.v3_doc(version, *gv, openapi.resources_of(types, *gv))
+        crds = [self._crd(t) for t in types if (t.group, t.version) == gv]
+        return openapi.crd_doc(version, *gv, [c for c in crds if c])
+
+    def _crd(self, rt: ResourceType) -> Obj:
+        with self.double.store.lock:
+            return self.double.store.find(BUILTIN["CustomResourceDefinition"], None, f"{rt.plural}.{rt.group}") or {}
 
     def served_types(self) -> list[ResourceType]:
         return list(self.double.store.types.values()) + (METRICS if self._metrics_available() else [])
@@ -98,6 +110,9 @@ class DiscoveryMixin(HandlerBase):
             if t.group in BUILT_IN_GROUPS:
                 entry.update({k: v for k, v in (("shortNames", names.SHORT_NAMES.get(t.plural)),
                                                 ("categories", names.CATEGORIES.get(t.plural))) if v})
+            else:  # a CRD's own names (``kubectl get bd`` for blockdevices.openebs.io)
+                crd_names = (self._crd(t).get("spec") or {}).get("names") or {}
+                entry.update({k: crd_names[k] for k in ("shortNames", "categories") if crd_names.get(k)})
             resources.append(entry)
             subs = list(names.SUBRESOURCES.get(t.plural, []))
             if st.has_status(t):

@@ -8,6 +8,7 @@ https://kubernetes.io/docs/concepts/overview/kubernetes-api/#openapi-interface-d
 
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import json
@@ -117,14 +118,41 @@ def resources_of(types: list[ResourceType], group: str, api_version: str) -> Res
                         if (t.group, t.version) == (group, api_version)))
 
 
-def v3_index(version: str, types: list[ResourceType]) -> Obj:
-    gvs = sorted({(t.group, t.version) for t in types if t.group != "metrics.k8s.io"})
-    paths = {}
-    for group, api_version in gvs:
-        path = _gv_path(group, api_version)
-        digest = v3_doc(version, group, api_version, resources_of(types, group, api_version))[1]
-        paths[path] = {"serverRelativeURL": f"/openapi/v3/{path}?hash={digest}"}
-    return {"paths": paths}
+def crd_doc(version: str, group: str, api_version: str, crds: list[Obj]) -> tuple[bytes, str]:
+    """(document, hash) of a custom resources' group-version, from their CRDs' ``openAPIV3Schema``."""
+    prefix = "#/components/schemas/"
+    schemas, paths = dict(_schemas(version, prefix)), {}
+    base = f"/apis/{group}/{api_version}"
+    for crd in crds:
+        spec = crd.get("spec") or {}
+        kind, plural = spec["names"]["kind"], spec["names"]["plural"]
+        served: Obj = next((v for v in spec.get("versions") or [] if v.get("name") == api_version), {})
+        name = ".".join(reversed(group.split("."))) + f".{api_version}.{kind}"
+        gvk = {"group": group, "version": api_version, "kind": kind}
+        schema = copy.deepcopy((served.get("schema") or {}).get("openAPIV3Schema") or {"type": "object"})
+        props = schema.setdefault("properties", {})
+        props.update({"apiVersion": {"type": "string"}, "kind": {"type": "string"},
+                      "metadata": {"$ref": prefix + "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"}})
+        schemas[name] = {**schema, "x-kubernetes-group-version-kind": [gvk]}
+        scope = f"{base}/namespaces/{{namespace}}" if spec.get("scope") == "Namespaced" else base
+        response = {"200": {"description": "OK", "content": {"application/json": {"schema": {"$ref": prefix + name}}}}}
+        paths[f"{scope}/{plural}/{{name}}"] = {
+            "get": {"responses": response, "x-kubernetes-action": "get", "x-kubernetes-group-version-kind": gvk},
+            "patch": {"responses": response, "x-kubernetes-action": "patch", "x-kubernetes-group-version-kind": gvk,
+                      "parameters": _WRITE_PARAMS}}
+        paths[f"{scope}/{plural}"] = {
+            "post": {"responses": response, "x-kubernetes-action": "post", "x-kubernetes-group-version-kind": gvk,
+                     "parameters": _WRITE_PARAMS}}
+    doc = {"openapi": "3.0.0", "info": {"title": "Kubernetes CRD Swagger", "version": "v0.1.0"}, "paths": paths,
+           "components": {"schemas": schemas}}
+    body = json.dumps(doc).encode()
+    return body, hashlib.sha512(body).hexdigest()[:64].upper()
+
+
+def v3_index(docs: dict[tuple[str, str], str]) -> Obj:
+    """The index: each (group, version) with the hash of its document."""
+    return {"paths": {_gv_path(g, v): {"serverRelativeURL": f"/openapi/v3/{_gv_path(g, v)}?hash={h}"}
+                      for (g, v), h in sorted(docs.items())}}
 
 
 def v3_path(path: str) -> tuple[str, str] | None:

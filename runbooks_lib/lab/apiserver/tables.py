@@ -216,9 +216,35 @@ def _partial(obj: Obj, include: str) -> Obj | None:
     return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj["metadata"]}
 
 
-def table(rt: ResourceType, items: list[Obj], rv: str, include: str = "Metadata") -> Obj:
-    """The Table for ``items`` of type ``rt`` (``include``: the ``includeObject`` parameter)."""
-    columns, cells = PRINTERS.get(rt.kind, _DEFAULT)
+def _json_path(obj: Any, path: str) -> Any:
+    """A CRD printer column's simple JSONPath (``.spec.replicas``, ``.status.phase``)."""
+    for part in path.strip().lstrip(".").split("."):
+        obj = obj.get(part) if isinstance(obj, dict) else None
+    return obj
+
+
+def crd_printer(crd: Obj, version: str) -> tuple[list[Column], Callable[[Obj], Cells]] | None:
+    """A CRD's ``additionalPrinterColumns`` for ``version`` (an Age column where it names creationTimestamp)."""
+    served: Obj = next((v for v in (crd.get("spec") or {}).get("versions") or [] if v.get("name") == version), {})
+    cols = served.get("additionalPrinterColumns") or []
+    if not cols:
+        return None
+    columns = [(c["name"], c.get("type", "string"), int(c.get("priority", 0))) for c in cols]
+
+    def cells(o: Obj) -> Cells:
+        out: Cells = []
+        for c in cols:
+            value = _json_path(o, c.get("jsonPath", ""))
+            out.append(age(o) if c.get("jsonPath") == ".metadata.creationTimestamp" else
+                       "<none>" if value is None else value)
+        return out
+    return columns, cells
+
+
+def table(rt: ResourceType, items: list[Obj], rv: str, include: str = "Metadata", crd: Obj | None = None) -> Obj:
+    """The Table for ``items`` of type ``rt`` (``include``: the ``includeObject`` parameter; ``crd``: the
+    type's CustomResourceDefinition, whose printer columns then apply)."""
+    columns, cells = (crd and crd_printer(crd, rt.version)) or PRINTERS.get(rt.kind, _DEFAULT)
     # Events print their name last, as a wide column; every other kind starts with it
     named = columns[-1][0] != "Name"
     defs = [{"name": "Name", "type": "string", "format": "name", "priority": 0,

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from runbooks_lib.kube.paths import ResourceType
+from runbooks_lib.kube.paths import BUILTIN, ResourceType
 
 from . import protobuf, tables
 from .store import ApiError, Obj
@@ -116,7 +116,8 @@ class HandlerBase(BaseHTTPRequestHandler):
         return tables.wants_table(self.headers.get("Accept", ""))
 
     def _as_table(self, rt: ResourceType, items: list[Obj], params: dict[str, str]) -> Obj:
-        return tables.table(rt, items, str(self.double.store.rv), params.get("includeObject") or "Metadata")
+        crd = self.double.store.find(BUILTIN["CustomResourceDefinition"], None, f"{rt.plural}.{rt.group}")
+        return tables.table(rt, items, str(self.double.store.rv), params.get("includeObject") or "Metadata", crd)
 
     @staticmethod
     def _require_obj(body: Any) -> Obj:
