@@ -128,7 +128,7 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 def test_no_planted_secret_in_any_output(planted: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     tmp_root = Path("/tmp")
-    before = {p for p in tmp_root.rglob("*") if p.is_file()} if tmp_root.exists() else set()
+    before = set(_files_under(tmp_root))
     t0 = time.time() - 1
     out = tmp_path / "reports"
     code = main(["run", "system-init", "-p", str(planted), "--out", str(out), "-q",
@@ -137,7 +137,7 @@ def test_no_planted_secret_in_any_output(planted: Path, tmp_path: Path, capfd: p
     reports = sorted(p for p in out.rglob("*") if p.is_file())
     suffixes = {p.suffix for p in reports}
     assert {".html", ".ipynb", ".json"} <= suffixes and (out / "index.html").exists(), reports
-    left = [p for p in tmp_root.rglob("*") if p not in before and _recent(p, t0)]
+    left = [p for p in _files_under(tmp_root) if p not in before and _recent(p, t0)]
     hits = _scan(reports + left, PLANTED)
     term = _leaks((terminal.out + terminal.err).encode(), PLANTED)
     if term:
@@ -148,6 +148,12 @@ def test_no_planted_secret_in_any_output(planted: Path, tmp_path: Path, capfd: p
     evidence = next(p for p in reports if p.suffix == ".json").read_text()
     assert "password=***REDACTED***" in evidence and "@@file /etc/fstab (" in evidence
     assert "https://ops:***REDACTED***@pkgs.example.invalid" in evidence
+
+
+def _files_under(root: Path) -> list[Path]:
+    """Every file below ``root``; a directory that vanishes during the walk (another process's temp
+    dir on a shared machine) is passed over, where ``Path.rglob`` raises FileNotFoundError."""
+    return [Path(d) / f for d, _, files in os.walk(root) for f in files]
 
 
 def _recent(p: Path, since: float) -> bool:
