@@ -168,3 +168,69 @@ def test_kubelet_config_configmap_gets_server_tls_bootstrap_once(api_double: tup
     insecure = start(tmp_path, api_double[0], "cm-insecure", apply=True, kubelet_insecure_tls=True)
     chapter.run_chapter(insecure)
     assert ("kubelet_config.configmap", "cluster") not in by(insecure)
+
+
+def _kubelet_serving_csr(node: str, sans: list[str]) -> str:
+    """A kubelet's serving CSR request (CN=system:node:<node>, O=system:nodes, SANs), PEM then base64."""
+    import base64
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    names: list[x509.GeneralName] = []
+    for s in sans:
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(s)))
+        except ValueError:
+            names.append(x509.DNSName(s))
+    req = (x509.CertificateSigningRequestBuilder()
+           .subject_name(x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:nodes"),
+                                    x509.NameAttribute(NameOID.COMMON_NAME, f"system:node:{node}")]))
+           .add_extension(x509.SubjectAlternativeName(names), critical=False)
+           .sign(ec.generate_private_key(ec.SECP256R1()), hashes.SHA256()))
+    return base64.b64encode(req.public_bytes(serialization.Encoding.PEM)).decode()
+
+
+def test_apply_approves_only_the_csr_whose_sans_match_its_node(api_double: tuple, tmp_path: Path) -> None:
+    """Issue 16: kubelet-serving CSRs approved through /approval only when requestor and SANs match the node;
+    one with a foreign SAN stays pending (kubernetes.io/docs/reference/access-authn-authz/kubelet-tls-bootstrapping/
+    "the kube-controller-manager does not approve kubelet serving certificates")."""
+    from runbooks_lib.chapters.metrics_server.actions import CSR_PATH
+    from runbooks_lib.lab.apiserver.names import CSR
+
+    def csr(n: str) -> dict[str, Any]:
+        return dict(kc.request("GET", f"{CSR_PATH}/{n}").data)
+
+    kubeconfig, _url, double = api_double
+    kc = KubeClient.from_kubeconfig(kubeconfig)
+    node = kc.list_objects("Node")[0]
+    name = node["metadata"]["name"]
+    addrs = [a["address"] for a in node["status"]["addresses"]]
+    for csr_name, sans in (("csr-good", [name, *addrs]), ("csr-foreign", [name, "203.0.113.77"])):
+        # stored as the API server records a kubelet's request (requestor from its client certificate)
+        with double.store.lock:
+            double.store.put_raw(CSR, {
+                "apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest",
+                "metadata": {"name": csr_name},
+                "spec": {"request": _kubelet_serving_csr(name, sans), "signerName": "kubernetes.io/kubelet-serving",
+                         "usages": ["digital signature", "server auth"], "username": f"system:node:{name}",
+                         "groups": ["system:nodes", "system:authenticated"]}}, "kubelet")
+    plan = start(tmp_path, kubeconfig, "csr-plan")
+    chapter.run_chapter(plan)
+    assert sorted(c.status for c in plan.checks if c.check == "csr.pending") == ["drift", "warn"]
+    assert not any(c.check == "csr.approve" for c in plan.checks)
+    assert not (csr("csr-good").get("status") or {}).get("conditions")
+    applied = start(tmp_path, kubeconfig, "csr-apply", apply=True)
+    chapter.run_chapter(applied)
+    approved = [c for c in applied.checks if c.check == "csr.approve"]
+    assert [(c.host, c.status) for c in approved] == [(name, "changed")] and "csr-good" in approved[0].detail
+    good = csr("csr-good")["status"]["conditions"]
+    assert [(c["type"], c["status"]) for c in good] == [("Approved", "True")]
+    foreign = csr("csr-foreign")
+    assert not (foreign.get("status") or {}).get("conditions")
+    again = start(tmp_path, kubeconfig, "csr-apply2", apply=True)
+    chapter.run_chapter(again)
+    assert not any(c.check == "csr.approve" for c in again.checks)  # nothing left to approve
