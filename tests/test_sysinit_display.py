@@ -50,6 +50,8 @@ def test_show_changes_one_block_per_group(monkeypatch: pytest.MonkeyPatch) -> No
     shown: list[str] = []
     monkeypatch.setattr(display, "_show", shown.append)
     si_display.show_changes(result())
-    assert len(shown) == 4
-    assert sum(s.count("net.ipv4.ip_forward = 1") for s in shown) == 1
-    assert "cp1, w1, w2" in shown[1] and "runbooks-diff-add" in shown[1] and "(3 of 5 nodes)" in shown[1]
+    assert len(shown) == 1  # one output (one scroll box in the report), holding every group
+    groups = shown[0].split("<div style='margin:0.4em 0'>")[1:]
+    assert len(groups) == 4
+    assert shown[0].count("net.ipv4.ip_forward = 1") == 1
+    assert "cp1, w1, w2" in groups[1] and "runbooks-diff-add" in groups[1] and "(3 of 5 nodes)" in groups[1]

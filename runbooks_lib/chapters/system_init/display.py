@@ -66,12 +66,14 @@ def change_groups(result: Result) -> list[tuple[list[str], str]]:
 def show_changes(result: Result) -> None:
     """One block per distinct change (diff coloured), headed by the hosts it applies to."""
     redact = default_redactor().redact
+    parts = []
     for hosts, block in change_groups(result):
         text = redact(block)
         body = display.diff_html(text) if display.looks_like_diff(text) else (
             f"<pre style='white-space:pre-wrap;margin:0'>{html.escape(text)}</pre>")
-        display._show(f"<div style='margin:0.4em 0'><b>{html.escape(', '.join(hosts))}</b> "
-                      f"({len(hosts)} of {len(result.nodes)} nodes)</div>{body}")
+        parts.append(f"<div style='margin:0.4em 0'><b>{html.escape(', '.join(hosts))}</b> "
+                     f"({len(hosts)} of {len(result.nodes)} nodes)</div>{body}")
+    display._show("".join(parts))  # one output (one scroll box in the report), not one per group
 
 
 def reference_files(d: Desired) -> dict[str, str]:
