@@ -64,6 +64,8 @@ class WatchMixin(HandlerBase):
         self.send_header("Content-Type", "application/json")
         self.send_header("Transfer-Encoding", "chunked")
         self.send_header("Audit-Id", secrets.token_hex(8))
+        # this server ends a watch by closing the connection: say so, or a client's pool reuses a dead socket
+        self.send_header("Connection", "close")
         self.end_headers()
         self.close_connection = True
 
