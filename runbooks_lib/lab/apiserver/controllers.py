@@ -1,6 +1,6 @@
 """Simulated control plane: the controller loop (every 50 ms, under the store lock) and the DaemonSet
 controller (a pod per node; an updated template rolled one node at a time, maxUnavailable 1).
-The other controllers: ``workloads`` (Deployments, ReplicaSets), ``kubelet`` (scheduler, kubelet),
+The other controllers: ``workloads`` (Deployments, ReplicaSets), ``statefulsets``, ``kubelet`` (scheduler, kubelet),
 ``cluster`` (namespaces, garbage collection, EndpointSlices, APIServices, CRDs, PVCs)."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from runbooks_lib.kube.paths import BUILTIN
 
 from .cluster import ClusterControllers
 from .kubelet import Kubelet
+from .statefulsets import StatefulSets
 from .store import Obj, Store, now_rfc3339
 from .workloads import Workloads, is_ready
 
@@ -28,7 +29,7 @@ class _Rollout:
     steps: int = 0
 
 
-class Controllers(Workloads, Kubelet, ClusterControllers):
+class Controllers(Workloads, StatefulSets, Kubelet, ClusterControllers):
     """Mixed into the server: the simulated controllers and their helpers."""
 
     store: Store
@@ -95,6 +96,9 @@ class Controllers(Workloads, Kubelet, ClusterControllers):
         pods = st.list(BUILTIN["Pod"], None)
         for rs in st.list(BUILTIN["ReplicaSet"], None):
             self._replicaset(rs, pods)
+        pods = st.list(BUILTIN["Pod"], None)
+        for sts in st.list(BUILTIN["StatefulSet"], None):
+            self._statefulset(sts, pods)
         for pod in st.list(BUILTIN["Pod"], None):
             self._kubelet(pod, nodes, now)
         self._endpoint_slices(st.list(BUILTIN["Pod"], None))

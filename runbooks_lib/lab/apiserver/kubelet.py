@@ -1,8 +1,9 @@
 """A scheduler and a kubelet for the lab's Node objects.
 
 Scheduler: a pod without ``nodeName`` goes to the least loaded Node that matches its
-``nodeSelector``, is not cordoned, and whose NoSchedule/NoExecute taints it tolerates; else it stays
-Pending with ``PodScheduled=False`` (Unschedulable) and a FailedScheduling event.
+``nodeSelector``, is not cordoned, and whose NoSchedule/NoExecute taints it tolerates, once each of its
+PersistentVolumeClaims exists and is Bound; else it stays Pending with ``PodScheduled=False``
+(Unschedulable) and a FailedScheduling event.
 https://kubernetes.io/docs/concepts/scheduling-eviction/assign-pod-node/#nodeselector
 https://kubernetes.io/docs/concepts/scheduling-eviction/taint-and-toleration/
 
@@ -58,6 +59,21 @@ class Kubelet:
     node_ip: Callable[[str], str]
     next_pod_ip: Callable[[str], str]
 
+    def _unbound_claim(self, pod: Obj) -> str | None:
+        """Why the scheduler's VolumeBinding plugin holds the pod back: a claim missing or not Bound
+        (no provisioner binds claims in the lab)."""
+        ns = pod["metadata"].get("namespace")
+        for v in pod["spec"].get("volumes") or []:
+            claim = (v.get("persistentVolumeClaim") or {}).get("claimName")
+            if not claim:
+                continue
+            pvc = self.store.find(BUILTIN["PersistentVolumeClaim"], ns, claim)
+            if pvc is None:
+                return f'persistentvolumeclaim "{claim}" not found'
+            if (pvc.get("status") or {}).get("phase") != "Bound":
+                return "pod has unbound immediate PersistentVolumeClaims"
+        return None
+
     def _schedule(self, pod: Obj, nodes: list[Obj], now: float) -> None:
         reasons: dict[str, int] = {}
         fit = []
@@ -67,9 +83,10 @@ class Kubelet:
                 fit.append(node["metadata"]["name"])
             else:
                 reasons[why] = reasons.get(why, 0) + 1
-        if not fit:
-            message = f"0/{len(nodes)} nodes are available: " + ", ".join(
-                f"{n} node(s) {why}" for why, n in sorted(reasons.items())) + "."
+        claim = self._unbound_claim(pod)
+        if claim or not fit:
+            message = f"0/{len(nodes)} nodes are available: " + (claim or ", ".join(
+                f"{n} node(s) {why}" for why, n in sorted(reasons.items()))) + "."
             conds = (pod.get("status") or {}).get("conditions") or []
             if not any(c.get("type") == "PodScheduled" and c.get("message") == message for c in conds):
                 self._put({**pod, "status": {"phase": "Pending", "conditions": [

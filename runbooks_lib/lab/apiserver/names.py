@@ -1,6 +1,6 @@
 """What discovery says about each resource beyond its name: the short names and categories a real
 kube-apiserver publishes (``kubectl get deploy``, ``kubectl get all``), and the resource types this
-server adds to the shared built-in list (CertificateSigningRequests).
+server adds to the shared built-in list (CertificateSigningRequests, CSIDrivers).
 
 https://kubernetes.io/docs/reference/kubectl/#resource-types
 """
@@ -26,7 +26,9 @@ CATEGORIES: dict[str, list[str]] = {p: ["all"] for p in ALL} | {"customresourced
                                                                 "apiservices": ["api-extensions"]}
 
 CSR = ResourceType("certificates.k8s.io", "v1", "certificatesigningrequests", "CertificateSigningRequest", False)
-EXTRA_TYPES = [CSR]
+#: CSIDriver: what a CSI driver's install registers (cluster-scoped; nothing in the lab acts on it)
+CSI_DRIVER = ResourceType("storage.k8s.io", "v1", "csidrivers", "CSIDriver", False)
+EXTRA_TYPES = [CSR, CSI_DRIVER]
 #: subresources beyond status: (plural) -> [(subresource, kind, verbs)]
 SUBRESOURCES: dict[str, list[tuple[str, str, list[str]]]] = {
     "pods": [("exec", "PodExecOptions", ["create", "get"]), ("log", "Pod", ["get"]),
