@@ -85,7 +85,19 @@ def _kubeadm(v4: bool) -> dict[str, Schema]:
             "encryptionAlgorithm": {"enum": ["RSA-2048", "RSA-3072", "RSA-4096", "ECDSA-P256", "ECDSA-P384"]},
             "certificateValidityPeriod": _DURATION, "caCertificateValidityPeriod": _DURATION} if v4 else {}),
     }, ("apiVersion", "kind"))
-    return {"InitConfiguration": init, "ClusterConfiguration": cluster}
+    hash_ = {"type": "string", "pattern": r"^sha256:[0-9a-f]{64}$"}
+    discovery = _obj({
+        "bootstrapToken": _obj({"token": _TOKEN["properties"]["token"], "apiServerEndpoint": _STR,
+                                "caCertHashes": {"type": "array", "items": hash_},
+                                "unsafeSkipCAVerification": _BOOL}, ("token",)),
+        "file": _obj({"kubeConfigPath": _STR}), "tlsBootstrapToken": _STR,
+        **({} if v4 else {"timeout": _DURATION})})
+    join = _obj({**head, "nodeRegistration": node_reg, "caCertPath": _STR, "discovery": discovery,
+                 "controlPlane": _obj({"localAPIEndpoint": _ENDPOINT, "certificateKey": init["properties"][
+                     "certificateKey"]}),
+                 "skipPhases": _STRS, "patches": _obj({"directory": _STR}),
+                 **({"timeouts": timeouts, "dryRun": _BOOL} if v4 else {})}, ("apiVersion", "kind", "discovery"))
+    return {"InitConfiguration": init, "ClusterConfiguration": cluster, "JoinConfiguration": join}
 
 
 #: KubeletConfiguration v1beta1 fields (kubelet-config.v1beta1 reference)
