@@ -114,14 +114,30 @@ def test_etcd_disk_test_runs_fio_for_real_and_leaves_nothing(lab_params: Path, t
 
 
 def test_reset_with_confirm_is_unavailable_with_the_exact_command(lab_params: Path, tmp_path: Path) -> None:
-    run = Run.start("kubeadm", str(lab_params), ["mode=apply", f"confirm={LAB}", f"kubeadm.reset=[{LAB}-w2]",
-                                                     "kubeadm.etcd_disk_test=false"],
-                    str(tmp_path / "run"))
-    kubeadm.plan(run)
+    """A node holding kubeadm state (here a planted kubelet.conf) gets the reset, unavailable without kubeadm;
+    without state, "nothing to reset"."""
+    from runbooks_lib.lab import lab
+
+    state = lab.load_state(LAB)
+    assert state is not None
+    t = state.transport(f"{LAB}-w2")
+    sets = ["mode=apply", f"confirm={LAB}", f"kubeadm.reset=[{LAB}-w2]", "kubeadm.etcd_disk_test=false"]
+    t.run("mkdir -p /etc/kubernetes && touch /etc/kubernetes/kubelet.conf", sudo=True, timeout=20, check=True)
+    try:
+        run = Run.start("kubeadm", str(lab_params), sets, str(tmp_path / "run"))
+        kubeadm.plan(run)
+    finally:
+        t.run("rm -f /etc/kubernetes/kubelet.conf", sudo=True, timeout=20, check=True)
     reset = [c for c in run.checks if c.check == "apply.reset"]
     assert [(c.host, c.status) for c in reset] == [(f"{LAB}-w2", "n/a in lab")]
     assert "unavailable: kubeadm not installed" in reset[0].detail
-    assert "kubeadm reset -f && rm -rf /etc/cni/net.d" in reset[0].detail and "nft flush ruleset" in reset[0].detail
+    assert "kubeadm reset -f && rm -rf /etc/cni/net.d" in reset[0].detail
+    assert "nft delete table ip kube-proxy" in reset[0].detail and "flush ruleset" not in reset[0].detail
+    clean = Run.start("kubeadm", str(lab_params), sets, str(tmp_path / "clean"))
+    kubeadm.plan(clean)
+    assert not [c for c in clean.checks if c.check == "apply.reset"]
+    assert [c.detail for c in clean.checks if (c.check, c.host) == ("apply.node", f"{LAB}-w2")] == [
+        "kubeadm.reset names it, but it holds no kubeadm state: nothing to reset"]
     assert {c.status for c in run.checks if c.check in ("apply.init", "apply.join-worker")} == {"n/a in lab"}
 
 

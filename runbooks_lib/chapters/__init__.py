@@ -77,8 +77,9 @@ CHAPTERS = [
     Chapter(2, "kubeadm", "kubeadm config, preflight, init, kubeconfig, join workers and control planes",
             plan_does="renders and validates the kubeadm config, runs kubeadm's preflight checks on every node, "
             "audits the PKI and reads the cluster API; changes nothing",
-            apply_does="with confirm: kubeadm init, then joins control planes one at a time and workers "
-            "(unavailable where kubeadm is not installed: the exact commands are listed)"),
+            apply_does="with confirm: resets the named hosts, kubeadm init, then joins control planes one at a "
+            "time behind a readiness gate and workers in parallel (unavailable where kubeadm is not installed: "
+            "the exact commands are listed)"),
     Chapter(3, "kube-proxy-modes", "iptables vs IPVS vs nftables: dataplane benchmark, safe mode switch",
             plan_does="reads node and cluster facts, shows the benchmark and the mode switch it would run; "
             "creates nothing",

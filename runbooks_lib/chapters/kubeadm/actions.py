@@ -9,8 +9,19 @@ from .config import CONFIG_PATH
 
 ADMIN_KUBECONFIG = ("mkdir -p $HOME/.kube && sudo cp -i /etc/kubernetes/admin.conf $HOME/.kube/config && "
                     "sudo chown $(id -u):$(id -g) $HOME/.kube/config")
-RESET = ("kubeadm reset -f && rm -rf /etc/cni/net.d /var/lib/cni && iptables -F && iptables -t nat -F && "
-         "iptables -t mangle -F && iptables -X && (nft flush ruleset || true) && (ipvsadm --clear || true)")
+
+
+def reset_command(timeout_s: int) -> str:
+    """kubeadm reset, then what it leaves (kubeadm-reset docs): CNI config, kube-proxy's iptables rules,
+    nftables tables and IPVS tables, and a copy of admin.conf in a home directory (only one identical to
+    this node's admin.conf). firewalld's own nftables table is left alone."""
+    return ("if [ -f /etc/kubernetes/admin.conf ]; then for h in /root /home/*; do "
+            "cmp -s /etc/kubernetes/admin.conf \"$h/.kube/config\" && rm -f \"$h/.kube/config\"; done; fi; "
+            f"timeout {timeout_s} kubeadm reset -f && rm -rf /etc/cni/net.d /var/lib/cni && "
+            "iptables -F && iptables -t nat -F && iptables -t mangle -F && iptables -X && "
+            "{ ! command -v nft >/dev/null || { nft delete table ip kube-proxy 2>/dev/null; "
+            "nft delete table ip6 kube-proxy 2>/dev/null; true; }; } && "
+            "{ ! command -v ipvsadm >/dev/null || ipvsadm --clear; }")
 
 
 @dataclass
@@ -22,15 +33,21 @@ class Action:
 
 
 def plan(hosts: list[tuple[str, str]], initialised: dict[str, bool], endpoint: str, ca_hash: str | None,
-         token_ttl: str, timeout_s: int, reset: list[str] | None = None) -> list[Action]:
+         token_ttl: str, timeout_s: int, reset: list[str] | None = None,
+         state: dict[str, bool] | None = None) -> list[Action]:
     """``hosts``: (name, role) with the first control plane first. A node already initialised gets none;
-    a node named in ``reset`` gets only the reset."""
+    a node named in ``reset`` gets only the reset, and only while it holds kubeadm state (``state``;
+    default: initialised), so a second apply resets nothing."""
     pin = ca_hash or "sha256:<hash of the CA, computed after init>"
     cluster_exists = any(initialised.values())
     out: list[Action] = []
     for i, (host, role) in enumerate(hosts):
         if host in (reset or []):
-            out.append(Action("reset", host, [RESET], "kubeadm.reset names it"))
+            if (state or initialised).get(host):
+                out.append(Action("reset", host, [reset_command(timeout_s)], "kubeadm.reset names it"))
+            else:
+                out.append(Action("none", host, [], "kubeadm.reset names it, but it holds no kubeadm state: "
+                                  "nothing to reset"))
             continue
         if initialised.get(host):
             out.append(Action("none", host, [], "already initialised (/var/lib/kubelet/config.yaml): nothing to do"))

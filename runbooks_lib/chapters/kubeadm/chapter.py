@@ -312,13 +312,15 @@ def ha_endpoint(run: Run, sv: Survey) -> dict[str, str]:
 
 @step("actions")
 def plan_actions(run: Run, sv: Survey) -> pd.DataFrame:
-    """What apply would run, per node; init/join/reset are destructive and need confirm."""
+    """What apply would run, per node; init/join/reset are destructive and need confirm. In apply, where
+    kubeadm is installed, they run (execute.Conductor): init, control planes one at a time behind a gate,
+    workers in parallel."""
     s = run.params.kubeadm
-    endpoint = config.endpoint_with_port(s.control_plane_endpoint) or \
-        (f"{sv.control_planes[0].address}:6443" if sv.control_planes else "<endpoint>:6443")
+    endpoint = _endpoint(sv)
     ca_hash = run.figures.get("ca_cert_hash")
+    state = {h: sv.initialised[h] or bool(f.kube.present or f.kube.manifests) for h, f in sv.facts.items()}
     acts = actions.plan([(h.name, h.role) for h in sv.hosts if h.name in sv.facts], sv.initialised, endpoint,
-                        ca_hash, s.token_ttl, s.init_timeout_s, s.reset)
+                        ca_hash, s.token_ttl, s.init_timeout_s, s.reset, state)
     from ...run import DestructiveRefused
 
     if run.params.mode == "apply":
@@ -329,6 +331,7 @@ def plan_actions(run: Run, sv: Survey) -> pd.DataFrame:
                 if a.step != "none":
                     run.check(f"apply.{a.step}", a.host, "drift", f"refused, nothing changed: {exc}")
             return _actions_frame(acts)
+    runnable: list[actions.Action] = []
     for a in acts:
         f = sv.facts[a.host]
         if a.step == "none":
@@ -339,11 +342,45 @@ def plan_actions(run: Run, sv: Survey) -> pd.DataFrame:
                       + (" (not installable in the lab)" if sv.lab[a.host] else " (chapter 01 installs it)")
                       + f"; would run: {' ; '.join(a.commands)}")
         elif run.params.mode == "apply":
-            run.check(f"apply.{a.step}", a.host, "error", f"running kubeadm {a.step} is not implemented in this "
-                      f"version of the runbook; run by hand: {' ; '.join(a.commands)}")
+            runnable.append(a)
         else:
             run.check(f"apply.{a.step}", a.host, "drift", f"apply would run: {' ; '.join(a.commands)}")
+    if run.params.mode == "apply":
+        if runnable:
+            _conduct(run, sv, runnable, endpoint)
+        elif all(a.step == "none" for a in acts):
+            run.check("apply.summary", "runner", "pass", "nothing to do: every node is initialised and no reset "
+                      "is pending; no kubeadm command ran")
     return _actions_frame(acts)
+
+
+def _endpoint(sv: Survey) -> str:
+    s = sv.rendered
+    cfg = next((d for d in s.documents if d.get("kind") == "ClusterConfiguration"), {}) if s else {}
+    return str(cfg.get("controlPlaneEndpoint") or (f"{sv.control_planes[0].address}:6443" if sv.control_planes
+                                                    else "<endpoint>:6443"))
+
+
+def _conduct(run: Run, sv: Survey, runnable: list[actions.Action], endpoint: str) -> None:
+    """Run the actions on nodes with kubeadm; each outcome becomes a check, timings become figures."""
+    from . import execute
+
+    if sv.rendered is None:
+        run.check("apply.summary", "runner", "fail", "no valid kubeadm config was rendered: nothing ran")
+        return
+    ready = [h for h in sv.control_planes if sv.initialised.get(h.name) and h.name not in run.params.kubeadm.reset]
+    first = next((a.host for a in runnable if a.step == "init"), ready[0].name if ready else None)
+    if first is None:
+        for a in runnable:
+            run.check(f"apply.{a.step}", a.host, "fail", "not attempted: no initialised control plane to join "
+                      "(the first control plane has no kubeadm, or is being reset)")
+        return
+    members = [execute.Member(h.name, h.address, h.role, sv.lab.get(h.name, False)) for h in sv.hosts]
+    conductor = execute.Conductor(run, run.params.kubeadm, sv.rendered, endpoint, members, first,
+                                  lambda o: run.check(o.check, o.host, o.status, o.detail))
+    with run.guarded("actions", first):
+        conductor.conduct(runnable)
+    run.figure("apply_timings_s", conductor.timings)
 
 
 def _actions_frame(acts: list[actions.Action]) -> pd.DataFrame:

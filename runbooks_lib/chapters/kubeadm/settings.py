@@ -51,6 +51,9 @@ class Settings(BaseModel):
     vip_interface: str = Field("eth0", pattern=r"^[A-Za-z0-9_.:-]{1,15}$", description="interface the VIP lives on (keepalived / kube-vip)")
     token_ttl: str = Field("1h", pattern=r"^[0-9]+[smh]$", description="TTL of the bootstrap token apply mints")
     init_timeout_s: int = Field(300, ge=30, description="timeout of kubeadm init / join (as Kubespray: 300 s)")
+    gate_timeout_s: int = Field(300, ge=5, description="how long apply waits, after each join, for /readyz?verbose "
+                                "and the node's registration (a control plane's own API server too) before "
+                                "it stops")
     join_forks: int = Field(5, ge=1, le=50, description="workers joined in parallel")
     cert_warn_days: int = Field(30, ge=1, description="a PKI certificate expiring sooner is a warning")
     etcd_disk_test: bool = Field(True, description="fio fdatasync test on control planes (KubeKey's job)")
