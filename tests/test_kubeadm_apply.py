@@ -138,6 +138,9 @@ def test_apply_inits_then_joins_in_order_with_fresh_keys_and_no_secret_leaks(lab
     assert "controlPlane" not in j1["config"] and "controlPlane" not in j2["config"]
     assert cp_join["end"] <= min(j1["start"], j2["start"])            # control planes before workers
     assert max(j1["start"], j2["start"]) < min(j1["end"], j2["end"])  # workers in parallel
+    recs = run.recorder.records
+    last_join = max(i for i, r in enumerate(recs) if r.kind == "command" and "kubeadm join" in r.command)
+    assert any(r.step == "verify" and r.kind == "api" for r in recs[last_join:])  # verify re-read after apply
     text = _evidence_text(run)
     for secret in (token, init_key, new_key, token.split(".")[1]):
         assert secret not in text

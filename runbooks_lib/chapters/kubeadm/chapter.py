@@ -142,14 +142,19 @@ def survey(run: Run, rendered: config.Rendered | None) -> Survey:
         sv.facts[host] = f
         sv.lab[host] = _lab_proven(f, flagged.get(host, False))
         sv.initialised[host] = "/var/lib/kubelet/config.yaml" in f.kube.present
-    with run.recorder.in_step("verify"):
-        try:
-            kc = kube.connect(run)
-            sv.cluster = verify(kc, {h.name: h.address for h in hs})
-        except (KubeError, TargetUnreachable, OSError) as exc:
-            run.check("api.reach", "api", "unreachable", f"cluster API not reachable: {exc}")
+    _read_cluster(run, sv)
     sv.wall_s = round(time.monotonic() - t0, 2)
     return sv
+
+
+def _read_cluster(run: Run, sv: Survey, when: str = "") -> None:
+    """The cluster as the API shows it now (``sv.cluster``), under the verify step."""
+    with run.recorder.in_step("verify"):
+        try:
+            sv.cluster = verify(kube.connect(run), {h.name: h.address for h in sv.hosts})
+        except (KubeError, TargetUnreachable, OSError) as exc:
+            sv.cluster = None
+            run.check("api.reach", "api", "unreachable", f"cluster API not reachable{when}: {exc}")
 
 
 @step("survey")
@@ -381,6 +386,7 @@ def _conduct(run: Run, sv: Survey, runnable: list[actions.Action], endpoint: str
     with run.guarded("actions", first):
         conductor.conduct(runnable)
     run.figure("apply_timings_s", conductor.timings)
+    _read_cluster(run, sv, " after apply")  # verify shows the cluster apply left, not the one before
 
 
 def _actions_frame(acts: list[actions.Action]) -> pd.DataFrame:
