@@ -125,3 +125,29 @@ def test_scale_down_removes_the_highest_ordinal_first(cluster: Cluster, timeout:
     lines = events.splitlines() if isinstance(events, str) else [json.dumps(events)]
     deleted = [e["object"]["metadata"]["name"] for e in map(json.loads, filter(None, lines)) if e["type"] == "DELETED"]
     assert deleted == [f"{app}-2", f"{app}-1"]
+
+
+def test_a_pod_waits_for_its_claim_and_binding_sets_volume_name_once(cluster: Cluster, timeout: float):
+    """A pod whose claim is unbound is not scheduled (Pending, PodScheduled=False); a claim's spec is
+    immutable except that binding may set ``volumeName`` once (what the PV controller or a
+    provisioner writes), after which it cannot change.
+    https://kubernetes.io/docs/concepts/storage/persistent-volumes/#binding
+    https://kubernetes.io/docs/reference/kubernetes-api/config-and-storage-resources/persistent-volume-claim-v1/"""
+    claim = cluster.name("unbound")
+    pvc = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": claim},
+           "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": NO_CLASS,
+                    "resources": {"requests": {"storage": "1Mi"}}}}
+    assert cluster.create("v1", "persistentvolumeclaims", pvc).status == 201
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": claim},
+           "spec": {"terminationGracePeriodSeconds": 0, "containers": [{"name": "main", "image": PAUSE}],
+                    "volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": claim}}]}}
+    assert cluster.create("v1", "pods", pod).status == 201
+    cond = wait_for(lambda: next((c for c in (cluster.get("v1", "pods", claim).body.get("status") or {})
+                                  .get("conditions") or [] if c["type"] == "PodScheduled"), None),
+                    timeout, "a PodScheduled condition")
+    assert cond["status"] == "False" and "PersistentVolumeClaim" in cond["message"]
+    assert not cluster.get("v1", "pods", claim).body["spec"].get("nodeName")
+    once = cluster.patch("v1", "persistentvolumeclaims", claim, {"spec": {"volumeName": f"{claim}-pv"}})
+    assert once.status == 200, once.body
+    again = cluster.patch("v1", "persistentvolumeclaims", claim, {"spec": {"volumeName": f"{claim}-other"}})
+    assert again.status == 422 and "immutable" in again.message

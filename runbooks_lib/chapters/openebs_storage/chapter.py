@@ -14,7 +14,7 @@ from ...inventory import node_hosts
 from ...kube import KubeClient, KubeError, helm, plan, sources
 from ...transport import TargetUnreachable
 from ..system_init.labproof import lab_known_hosts
-from . import cstor, fio, nodes, prereq, release, storage, trials
+from . import cstor, fio, nodes, prereq, release, storage, sts, sts_run, trials
 from .settings import Settings
 
 CLUSTER = "cluster"
@@ -208,20 +208,111 @@ def cstor_health(run: Any, c: Cluster) -> None:
         for pvc in kc.list_objects("PersistentVolumeClaim"):
             if (pvc.get("spec") or {}).get("storageClassName") not in cls:
                 continue
-            pv = (pvc.get("spec") or {}).get("volumeName") or ""
-            ns = "openebs"
-            cvc = kc.get_or_none("CStorVolumeConfig", pv, ns, api_version=cstor.CSTOR_API) if pv else None
-            cv = kc.get_or_none("CStorVolume", pv, ns, api_version=cstor.CSTOR_API) if pv else None
-            cvrs = kc.list_objects("CStorVolumeReplica", ns, label_selector=f"cstorvolume.openebs.io/name={pv}",
-                                   api_version=cstor.CSTOR_API) if pv else []
-            chain = cstor.health_chain(pvc, cvc, cv, cvrs)
-            bad = next((link for link in chain if not link[1]), None)
-            text = " → ".join(f"{n}: {st}" for n, _, st in chain)
-            run.check("cstor.health", f"{pvc['metadata']['namespace']}/{pvc['metadata']['name']}",
-                      "pass" if bad is None else "fail", text + ("" if bad is None else f" (first broken: {bad[0]})"))
+            status, text = chain_status(sts_run.volume_chain(kc, pvc, "openebs"))
+            run.check("cstor.health", f"{pvc['metadata']['namespace']}/{pvc['metadata']['name']}", status, text)
         for name, ok, phase in cstor.pool_instances(kc.list_objects("CStorPoolInstance", None,
                                                                     api_version=cstor.CSTOR_API)):
             run.check("cstor.cspi", name, "pass" if ok else "fail", phase)
+
+
+def chain_status(chain: list[tuple[str, bool, str]]) -> tuple[str, str]:
+    """(pass|fail, "PVC Bound: Bound → … (first broken: …)") of a cStor volume's health chain."""
+    bad = next((link for link in chain if not link[1]), None)
+    text = " → ".join(f"{n}: {st}" for n, _, st in chain)
+    return ("pass", text) if bad is None else ("fail", f"{text} (first broken: {bad[0]})")
+
+
+def statefulset_trial(run: Any, c: Cluster, s: Settings) -> sts_run.Trial | None:
+    """The seed's StatefulSet on cStor volumes (engine cstor-legacy, pool usable). Plan / no confirm:
+    what apply would create (server-side dry run). Apply + confirm: claims Bound and healthy, pods
+    Ready in ordinal order, pod 0 deleted and back with its claim and marker; cleanup always."""
+    if s.engine != "cstor-legacy" or c.kc is None:
+        return None
+    kc, check, ns = c.kc, "cstor.sts", s.sts_namespace
+    run_id = kube.run_id_of(run)
+    n = sts.names_for(run_id)
+    with run.guarded(check, CLUSTER):
+        online, seen = sts_run.pools_online(kc)
+        missing = [] if cstor.CLASS_NAME in c.classes else [f"StorageClass {cstor.CLASS_NAME} absent"]
+        if not online or missing:
+            run.check(check, CLUSTER, "n/a", "the StatefulSet trial needs a usable cStor pool: "
+                      + "; ".join(missing + [f"no CStorPoolInstance ONLINE ({seen})"] * (not online)))
+            return None
+        t = sts_run.Trial(n, ns, sts.replicas_for(s.sts_replicas, online))
+        objs = sts.render(s, n, ns, t.replicas, run_id)
+        what = (f"Service + StatefulSet {ns}/{n.sts} ({t.replicas} replicas, OrderedReady, {s.sts_image}, claims "
+                f"{', '.join(n.claim(i) for i in range(t.replicas))} of {s.sts_size} on {cstor.CLASS_NAME})")
+        if run.params.mode != "apply" or not run.params.confirmed:
+            p = plan.plan(kc, objs)
+            bad = [ch.describe() for ch in p.changes if ch.action in ("error", "conflict")]
+            run.check(check, ns, "fail" if bad else "info",
+                      f"server-side dry run refused: {'; '.join(bad)}" if bad else
+                      f"apply with confirm={run.params.cluster_name} creates {what}, observes it and deletes it "
+                      f"with its claims (dry run: {p.summary()})")
+            return None
+        for old in sts_run.leftovers(kc, ns, run_id):
+            run.check("cstor.sts.leftover", ns, "warn", f"{old}: left by another run (its cleanup did not finish)")
+        wait_binding = not (c.lab and not sts_run.csi_driver(kc))
+        try:
+            sts_run.run_trial(kc, s, objs, t, wait_binding=wait_binding)
+            record_trial(run, c, t, what)
+        finally:
+            deleted, left = sts_run.cleanup(kc, ns, run_id, s.pvc_timeout_s)
+            run.check("cstor.sts.cleanup", ns, "fail" if left else "changed" if deleted else "pass",
+                      f"still there: {', '.join(left)}" if left else
+                      f"deleted {len(deleted)} ({', '.join(deleted)}); nothing of this run left" if deleted
+                      else "nothing of this run to delete")
+        return t
+    return None
+
+
+def record_trial(run: Any, c: Cluster, t: sts_run.Trial, what: str) -> None:
+    """The checks and figures of one StatefulSet trial."""
+    assert t.plan is not None
+    t.plan.record(run)
+    run.figure("cstor_statefulset", {
+        "replicas": t.replicas, "unavailable": t.unavailable, "wall_s": t.wall_s, "pod0_back_s": t.back_s,
+        "bind_s": {o.claim: o.bind_s for o in t.ordinals}, "ready_s": {o.pod: o.ready_s for o in t.ordinals}})
+    lab = "n/a in lab" if c.lab else "fail"
+    for o in t.ordinals:
+        if o.created is not None and not o.created.ok:
+            run.check("cstor.sts.claim", o.claim, "fail", f"the StatefulSet controller made no claim: {o.created.detail}")
+        elif t.unavailable:
+            run.check("cstor.sts.claim", o.claim, lab, f"unavailable: no cStor provisioner answers in the lab "
+                      f"({t.unavailable}; CSIDriver {sts_run.CSI_DRIVER} is not registered, so no binding was "
+                      "waited for)")
+        elif o.bound is not None and not o.bound.ok:
+            pvc = c.kc.get("PersistentVolumeClaim", o.claim, t.namespace) if c.kc else {}
+            status, why = storage.diagnose_pending(pvc, c.classes, [], lab=c.lab)
+            run.check("cstor.sts.claim", o.claim, "n/a in lab" if status == "n/a in lab" else "fail",
+                      f"{o.bound.detail}: {why}")
+        else:
+            run.check("cstor.sts.claim", o.claim, "fail" if o.problems else "pass", "; ".join(o.problems) or
+                      f"created from the claim template, Bound {o.bind_s} s after "
+                      f"{'apply' if o.index == 0 else f'pod {o.index - 1} Ready'}")
+            run.check("cstor.sts.health", o.claim, *chain_status(o.chain))
+        if o.ready is not None:
+            run.check("cstor.sts.ready", o.pod, "pass" if o.ready.ok else "fail",
+                      f"Ready {o.ready_s} s after its claim was Bound" if o.ready.ok else o.ready.detail)
+    if not t.ordinals or t.unavailable or not all(o.ready and o.ready.ok for o in t.ordinals):
+        return
+    bad = sts.order_violations(t.snapshots)
+    run.check("cstor.sts.order", t.names.sts, "fail" if bad else "pass", "; ".join(bad) or
+              f"OrderedReady: in {len(t.snapshots)} snapshots no pod existed before its predecessors were Ready")
+    pod = t.names.pod(0)
+    if t.written is None or not t.written.ok:
+        err = (t.written.stderr or t.written.stdout).strip() if t.written else "no exec"
+        run.check("cstor.sts.marker", pod, "n/a in lab" if c.lab else "fail",
+                  f"unavailable: exec cannot write in {pod}'s volume ({err})")
+    back = t.back.detail if t.back else ""
+    run.check("cstor.sts.stable_storage", pod, "fail" if t.restart_problems else "pass",
+              "; ".join(t.restart_problems) + (f" ({back})" if t.restart_problems else "") or
+              f"deleted and back in {t.back_s} s with claim {t.names.claim(0)} on the same volume")
+    if t.read is not None:
+        got = t.read.stdout.strip()
+        run.check("cstor.sts.marker", pod, "pass" if got == t.marker else "fail",
+                  f"marker {t.marker} written before the delete, read back by the new pod" if got == t.marker
+                  else f"read back {got or (t.read.stderr.strip() or 'nothing')!r}, not {t.marker}")
 
 
 # ----------------------------------------------------------------------------- trials

@@ -48,6 +48,13 @@ class Settings(BaseModel):
     trial_image: str = Field("busybox:1.36", description="image of the trial pod")
     trial_fio: bool = Field(False, description="also run the fio jobs in the trial pod on the PVC (the trial image "
                                                "must have fio, e.g. ghcr.io/kastenhq/kubestr)")
+    sts_replicas: int | None = Field(None, ge=1, le=10, description="replicas of the cStor StatefulSet trial (legacy, "
+                                                                   "apply + confirm); None: min(3, ONLINE pool "
+                                                                   "instances)")
+    sts_size: str = Field("256Mi", description="claim size of the StatefulSet trial's volumeClaimTemplate")
+    sts_image: str = Field("nginx:1.27", description="image of the StatefulSet trial (the seed's nginx, pinned; "
+                                                     "image_registry mirrors docker.io)")
+    sts_namespace: str = Field("default", description="namespace of the StatefulSet trial")
     pvc_timeout_s: float = Field(60.0, gt=0, le=1800, description="wait for a trial PVC to bind / pod to run")
     fio_runtime_s: int = Field(6, ge=1, le=300, description="seconds per fio job (5 jobs, after 1 s ramp)")
     fio_size: str = Field("256M", description="fio test file size")
@@ -60,7 +67,7 @@ class Settings(BaseModel):
             raise ValueError("an absolute path without '..', quotes, spaces or shell characters")
         return v.rstrip("/") or "/"
 
-    @field_validator("fio_size", "trial_size")
+    @field_validator("fio_size", "trial_size", "sts_size")
     @classmethod
     def _size(cls, v: str) -> str:
         import re

@@ -126,6 +126,8 @@ def immutable_errors(rt: ResourceType, old: Obj, new: Obj) -> list[tuple[str, st
         out.append(("FieldValueInvalid", "spec.template", "Invalid value: ...: field is immutable"))
     if kind == "PersistentVolumeClaim":
         a, b = json.loads(json.dumps(_spec(old))), json.loads(json.dumps(_spec(new)))
+        if not a.get("volumeName") and b.get("volumeName"):  # binding sets volumeName once
+            a["volumeName"] = b["volumeName"]
         if (old.get("status") or {}).get("phase") == "Bound":
             for s in (a, b):
                 s.get("resources", {}).pop("requests", None)
