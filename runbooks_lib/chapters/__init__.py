@@ -103,7 +103,8 @@ CHAPTERS = [
             "storage; shows the install plan and the trials it would run; changes nothing",
             apply_does="runs fio on each node under the hostpath base path (installs the distro package fio "
             "where missing) and applies a given rendered manifest; with confirm: PVC + pod trials (deleted "
-            "after by run label) and the legacy cStor pool"),
+            "after by run label), the legacy cStor pool and the seed's StatefulSet trial on it (set, Service "
+            "and claims deleted after)"),
     Chapter(7, "etcd-backup", "etcd snapshot, verify, ship, retain, restore drill, restore; scheduled",
             plan_does="reads etcd's health and the existing snapshots, shows what a backup and retention "
             "would do; writes and deletes nothing",
