@@ -87,6 +87,10 @@ def _acting(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
             and e["argv"][:3] != ["init", "phase", "preflight"]]
 
 
+def _last_reset(state: Any, node: str) -> float:
+    return max(e["start"] for e in _acting(_log(state, node)) if e["argv"][:1] == ["reset"])
+
+
 def _checks(run: Run) -> dict[tuple[str, str], Any]:
     return {(c.check, c.host): c for c in run.checks}
 
@@ -185,3 +189,39 @@ def test_reset_only_where_state_is_and_a_failed_gate_stops_the_rest(lab_state: A
     assert got[("apply.join-worker", W2)].status == "fail"
     assert "not attempted" in got[("apply.join-worker", W2)].detail
     assert [e["argv"][:1] for e in _acting(_log(lab_state, W2))][-1] == ["reset"]  # w3 never joined
+
+
+def test_kube_vip_is_placed_before_init_and_each_control_plane_join(lab_state: Any, tmp_path: Path) -> None:
+    """Reset every node, then apply with kubeadm.ha: kube-vip. kube-vip's static pod is on the first control
+    plane before init mounting super-admin.conf (≥ 1.29), switched to admin.conf after init, and on the
+    second control plane before its join; workers get none. Nothing probes the VIP (a free address in the
+    lab's own subnet)."""
+    everyone = _params(lab_state, tmp_path, f"  reset: [{CP1}, {CP2}, {W1}, {W2}]\n")
+    assert {c.status for c in _apply(everyone, tmp_path, "reset-all").checks if c.check == "apply.reset"} == {"pass"}
+    haproxy = tmp_path / "haproxy.yaml"   # the endpoint (cp1:6443, a lab node) does not answer: nothing runs
+    haproxy.write_text(_params(lab_state, tmp_path).read_text() + "  ha: keepalived-haproxy\n")
+    got = _checks(_apply(haproxy, tmp_path, "haproxy"))
+    assert got[("apply.init", CP1)].status == "fail" and "does not answer" in got[("apply.init", CP1)].detail
+    assert "not attempted" in got[("apply.join-worker", W1)].detail
+    since = _last_reset(lab_state, CP1)
+    assert not [e for e in _acting(_log(lab_state, CP1)) if e["argv"][:1] == ["init"] and e["start"] > since]
+    vip = lab_state.nodes[0].ip.rsplit(".", 1)[0] + ".250"
+    params = _params(lab_state, tmp_path).read_text().replace(
+        f"control_plane_endpoint: '{lab_state.nodes[0].ip}:6443'", f"control_plane_endpoint: '{vip}:6443'"
+    ) + "  ha: kube-vip\n"
+    path = tmp_path / "vip.yaml"
+    path.write_text(params)
+    run = _apply(path, tmp_path, "vip")
+    got = _checks(run)
+    assert got[("apply.init", CP1)].status == "pass" and got[("apply.join-control-plane", CP2)].status == "pass"
+    init = [e for e in _acting(_log(lab_state, CP1)) if e["argv"][:1] == ["init"] and "phase" not in e["argv"]][-1]
+    assert "super-admin.conf" in init["manifests_before"]["kube-vip.yaml"]
+    assert f"value: {vip}" in init["manifests_before"]["kube-vip.yaml"]
+    t = lab_state.transport(CP1)
+    assert "path: /etc/kubernetes/admin.conf" in (t.read_file("/etc/kubernetes/manifests/kube-vip.yaml") or "")
+    join = [e for e in _acting(_log(lab_state, CP2)) if e["argv"][:1] == ["join"]][-1]
+    assert "path: /etc/kubernetes/admin.conf" in join["manifests_before"]["kube-vip.yaml"]
+    assert f"apiServerEndpoint: {vip}:6443" in join["config"]
+    for w in (W1, W2):
+        last = [e for e in _acting(_log(lab_state, w)) if e["argv"][:1] == ["join"]][-1]
+        assert "kube-vip.yaml" not in last["manifests_before"], w

@@ -112,6 +112,7 @@ def main(argv: list[str]) -> int:
         config = Path(path).read_text()
     start = time.time()
     rc, words = 0, [a for a in argv if not a.startswith("-")]
+    manifests_before = {p.name: p.read_text() for p in sorted((KUBE / "manifests").glob("*.yaml"))}
     if words[:1] == ["version"]:
         print(setting("version", "v1.37.1"))
     elif words[:2] == ["config", "validate"]:
@@ -129,7 +130,7 @@ def main(argv: list[str]) -> int:
     elif words[:1] == ["join"]:
         rc = join(argv, config)
     elif words[:1] == ["reset"]:
-        for f in FILES:
+        for f in [*FILES, *(KUBE / "manifests").glob("*")]:
             f.unlink(missing_ok=True)
         print("[reset] Deleting contents of directories: [/etc/kubernetes/manifests /var/lib/kubelet]")
         print("The reset process does not clean CNI configuration. To do so, you must remove /etc/cni/net.d")
@@ -137,7 +138,8 @@ def main(argv: list[str]) -> int:
         print(f"kubeadm double: unsupported {' '.join(argv)}", file=sys.stderr)
         rc = 2
     with LOG.open("a") as log:
-        log.write(json.dumps({"argv": argv, "start": start, "end": time.time(), "rc": rc, "config": config}) + "\n")
+        log.write(json.dumps({"argv": argv, "start": start, "end": time.time(), "rc": rc, "config": config,
+                              "manifests_before": manifests_before}) + "\n")
     return rc
 
 

@@ -375,15 +375,10 @@ def _conduct(run: Run, sv: Survey, runnable: list[actions.Action], endpoint: str
         return
     ready = [h for h in sv.control_planes if sv.initialised.get(h.name) and h.name not in run.params.kubeadm.reset]
     first = next((a.host for a in runnable if a.step == "init"), ready[0].name if ready else None)
-    if first is None:
-        for a in runnable:
-            run.check(f"apply.{a.step}", a.host, "fail", "not attempted: no initialised control plane to join "
-                      "(the first control plane has no kubeadm, or is being reset)")
-        return
     members = [execute.Member(h.name, h.address, h.role, sv.lab.get(h.name, False)) for h in sv.hosts]
     conductor = execute.Conductor(run, run.params.kubeadm, sv.rendered, endpoint, members, first,
                                   lambda o: run.check(o.check, o.host, o.status, o.detail))
-    with run.guarded("actions", first):
+    with run.guarded("actions", first or "runner"):
         conductor.conduct(runnable)
     run.figure("apply_timings_s", conductor.timings)
     _read_cluster(run, sv, " after apply")  # verify shows the cluster apply left, not the one before

@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 from ...fleet import Fleet
 from ...kube.errors import KubeError
 from ...transport.base import TargetUnreachable, Transport
-from . import bootstrap, parse, pki
+from . import bootstrap, ha, parse, pki
 from .actions import Action, reset_command
-from .config import CONFIG_PATH, Rendered
+from .config import CONFIG_PATH, Rendered, endpoint_host
 from .settings import Settings
 from .verify import parse_readyz
 
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from ...run import Run
 
 ADMIN_CONF = "/etc/kubernetes/admin.conf"
+KUBE_VIP = "/etc/kubernetes/manifests/kube-vip.yaml"
 CA_CRT = f"{pki.PKI_DIR}/ca.crt"
 #: a private file for a document carrying secrets, removed when the command ends however it ends
 PRIVATE = "umask 077; d=$(mktemp -d) || exit 3; trap 'rm -rf \"$d\"' EXIT; cat > \"$d/kubeadm.yaml\"; "
@@ -145,7 +146,7 @@ class Conductor:
     """Runs the planned actions in kubeadm's order; every result goes to ``emit``."""
 
     def __init__(self, run: Run, s: Settings, rendered: Rendered, endpoint: str, members: list[Member],
-                 first: str, emit: Emit) -> None:
+                 first: str | None, emit: Emit) -> None:
         self.run, self.s, self.rendered, self.endpoint, self.emit = run, s, rendered, endpoint, emit
         self.members = {m.name: m for m in members}
         self.first = first
@@ -170,6 +171,10 @@ class Conductor:
         workers = [a for a in acts if a.step == "join-worker"]
         if not (init or cps or workers):
             return
+        if self.first is None:
+            self._skip(cps + workers, "no initialised control plane to join (the first control plane has no "
+                       "kubeadm, or is being reset)")
+            return
         t = self.run.transport(self.first)
         token = self._secret(self.s.token or bootstrap.mint_token())
         if init and not self.init(t, token):
@@ -193,7 +198,31 @@ class Conductor:
         if workers:
             self.join_workers(workers, token, ca_hash, gate)
 
+    def _kube_vip(self, t: Transport, first: bool, when: str) -> bool:
+        """Place kube-vip's static pod (kubeadm.ha: kube-vip); ``first``: the init-time variant."""
+        text = ha.kube_vip(self.endpoint, self.s.vip_interface, self.rendered.version, first)
+        res = t.run(f"install -D -m 0600 /dev/stdin {KUBE_VIP}", stdin=text, timeout=30)
+        mounts = "super-admin.conf" if "super-admin.conf" in text else "admin.conf"
+        self.emit(Outcome("apply.kube-vip", t.name, "pass" if res.ok else "fail",
+                          f"{KUBE_VIP} {when}, mounting {mounts}" if res.ok else
+                          f"{KUBE_VIP} could not be written: {res.stderr.strip()[-200:]}"))
+        return res.ok
+
+    def _endpoint_answers(self, t: Transport) -> tuple[bool, str]:
+        host, port = endpoint_host(self.endpoint) or "", self.endpoint.rsplit(":", 1)[1]
+        res = t.run(f"timeout 3 bash -c {shlex.quote(f'</dev/tcp/{host}/{port}')} && echo open", timeout=10)
+        return "open" in res.stdout, f"{host}:{port} {'answers' if 'open' in res.stdout else 'does not answer'}"
+
     def init(self, t: Transport, token: str) -> bool:
+        if self.s.ha == "kube-vip" and not self._kube_vip(t, True, "before init"):
+            self.emit(Outcome("apply.init", t.name, "fail", "not attempted: kube-vip could not be placed"))
+            return False
+        if self.s.ha == "keepalived-haproxy":
+            ok, seen = self._endpoint_answers(t)
+            if not ok:
+                self.emit(Outcome("apply.init", t.name, "fail", f"not attempted: the endpoint {seen} (from "
+                                  f"{t.name}); deploy keepalived and HAProxy with the configs of the HA step first"))
+                return False
         key = self._secret(self.s.certificate_key or bootstrap.mint_certificate_key())
         t.run(f"install -D -m 0600 /dev/stdin {CONFIG_PATH}", stdin=self.rendered.text, timeout=30, check=True)
         t0 = time.monotonic()
@@ -209,6 +238,9 @@ class Conductor:
             return False
         self.emit(Outcome("apply.init", t.name, "pass", f"control plane initialised in {self.timings['init_s']} s "
                           f"(token TTL {self.s.token_ttl}, certificate key uploaded; config kept in {CONFIG_PATH})"))
+        if self.s.ha == "kube-vip" and "super-admin.conf" in ha.kube_vip(
+                self.endpoint, self.s.vip_interface, self.rendered.version, True):
+            self._kube_vip(t, False, "after init (back to admin.conf: super-admin.conf stays break-glass)")
         cp = self.run.transport(t.name)
         res = cp.run(KUBECONFIG, sudo=False, timeout=30)
         self.emit(Outcome("apply.kubeconfig", t.name, "pass" if res.ok else "fail",
@@ -255,6 +287,9 @@ class Conductor:
         if not self.upload_certs(first, key):
             self.emit(Outcome(f"apply.{a.step}", a.host, "fail", "not attempted: no fresh certificate key"))
             return False
+        if self.s.ha == "kube-vip" and not self._kube_vip(self.run.transport(m.name), False, "before its join"):
+            self.emit(Outcome(f"apply.{a.step}", a.host, "fail", "not attempted: kube-vip could not be placed"))
+            return False
         ok, detail, took = self._join(m, token, ca_hash, key)
         self.timings[f"join_{m.name}_s"] = took
         self.emit(Outcome(f"apply.{a.step}", m.name, "pass" if ok else "fail", detail))
@@ -289,6 +324,6 @@ class Conductor:
         t = self.run.transport(a.host)
         res = t.run(reset_command(self.s.init_timeout_s), timeout=self.s.init_timeout_s + 60)
         self.emit(Outcome("apply.reset", a.host, "pass" if res.ok else "fail",
-                          "kubeadm reset -f; CNI config, kube-proxy's iptables/nftables/IPVS state and a copied "
-                          "admin kubeconfig removed" if res.ok else
+                          "kubeadm reset -f; CNI config and kube-proxy's iptables/nftables/IPVS state removed, and "
+                          "~/.kube/config wherever it was a copy of admin.conf" if res.ok else
                           f"reset: exit {res.exit_code}; {res.stderr.strip()[-400:]}"))
