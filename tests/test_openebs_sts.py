@@ -18,6 +18,7 @@ import yaml
 from kube_double.fixture import make_run
 from kubernetes.dynamic import DynamicClient
 
+from runbooks_lib import kube
 from runbooks_lib.chapters.openebs_storage import chapter, cstor, sts
 from runbooks_lib.chapters.openebs_storage.settings import Settings
 from runbooks_lib.lab.apiserver import ApiDouble
@@ -268,3 +269,40 @@ def test_no_usable_pool_skips_the_trial(tmp_path: Path, api_double: tuple[Path, 
     hostpath.params.openebs_storage = Settings()
     assert chapter.statefulset_trial(hostpath, c, hostpath.params.openebs_storage) is None
     assert checks(hostpath) == {}
+
+
+def test_a_conflicting_object_stops_the_trial_and_cleanup_keeps_what_is_not_ours(
+        tmp_path: Path, api_double: tuple[Path, str, ApiDouble], install: CStorInstall) -> None:
+    """A Service of the trial's name, owned by another manager with another port name: the server-side
+    apply conflicts (fail), nothing is waited for, and cleanup deletes only this run's objects."""
+    kubeconfig, _, double = api_double
+    run = trial_run(tmp_path, kubeconfig, "conflict")
+    install.install(run.params.openebs_storage)
+    name = sts.names_for(kube.run_id_of(run)).service
+    install.res("v1", "Service").create(namespace="default", body={
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
+        "spec": {"clusterIP": "None", "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}})
+    c = chapter.connect(run)
+    chapter.cluster_storage(run, c)
+    t0 = time.monotonic()
+    t = chapter.statefulset_trial(run, c, run.params.openebs_storage)
+    assert time.monotonic() - t0 < 5 and t is not None and t.ordinals == []
+    got = {x.check: x.status for x in run.checks if x.check.startswith("object ")}
+    assert got[f"object Service default/{name}"] == "fail" and got[f"object StatefulSet default/{name}"] == "changed"
+    assert not any(k[0] in ("cstor.sts.claim", "cstor.sts.ready") for k in checks(run))
+    assert checks(run)[("cstor.sts.cleanup", "default")][0] == "changed"
+    assert double.object("Service", name, "default") is not None       # not this run's: kept
+    assert left_behind(double) == [] and double.objects("PersistentVolumeClaim", "default") == []
+
+
+def test_a_missing_namespace_is_an_error_check_not_a_traceback(
+        tmp_path: Path, api_double: tuple[Path, str, ApiDouble], install: CStorInstall) -> None:
+    kubeconfig, _, _ = api_double
+    run = trial_run(tmp_path, kubeconfig, "nons", sts_namespace="no-such-namespace")
+    install.install(run.params.openebs_storage)
+    c = chapter.connect(run)
+    chapter.cluster_storage(run, c)
+    assert chapter.statefulset_trial(run, c, run.params.openebs_storage) is None
+    got = checks(run)
+    assert got[("cstor.sts", "cluster")][0] == "error" and "no-such-namespace" in got[("cstor.sts", "cluster")][1]
+    assert got[("cstor.sts.cleanup", "no-such-namespace")] == ("pass", "nothing of this run to delete")

@@ -208,18 +208,11 @@ def cstor_health(run: Any, c: Cluster) -> None:
         for pvc in kc.list_objects("PersistentVolumeClaim"):
             if (pvc.get("spec") or {}).get("storageClassName") not in cls:
                 continue
-            status, text = chain_status(sts_run.volume_chain(kc, pvc, "openebs"))
+            status, text = cstor.chain_verdict(sts_run.volume_chain(kc, pvc, "openebs"))
             run.check("cstor.health", f"{pvc['metadata']['namespace']}/{pvc['metadata']['name']}", status, text)
         for name, ok, phase in cstor.pool_instances(kc.list_objects("CStorPoolInstance", None,
                                                                     api_version=cstor.CSTOR_API)):
             run.check("cstor.cspi", name, "pass" if ok else "fail", phase)
-
-
-def chain_status(chain: list[tuple[str, bool, str]]) -> tuple[str, str]:
-    """(pass|fail, "PVC Bound: Bound → … (first broken: …)") of a cStor volume's health chain."""
-    bad = next((link for link in chain if not link[1]), None)
-    text = " → ".join(f"{n}: {st}" for n, _, st in chain)
-    return ("pass", text) if bad is None else ("fail", f"{text} (first broken: {bad[0]})")
 
 
 def statefulset_trial(run: Any, c: Cluster, s: Settings) -> sts_run.Trial | None:
@@ -290,7 +283,7 @@ def record_trial(run: Any, c: Cluster, t: sts_run.Trial, what: str) -> None:
             run.check("cstor.sts.claim", o.claim, "fail" if o.problems else "pass", "; ".join(o.problems) or
                       f"created from the claim template, Bound {o.bind_s} s after "
                       f"{'apply' if o.index == 0 else f'pod {o.index - 1} Ready'}")
-            run.check("cstor.sts.health", o.claim, *chain_status(o.chain))
+            run.check("cstor.sts.health", o.claim, *cstor.chain_verdict(o.chain))
         if o.ready is not None:
             run.check("cstor.sts.ready", o.pod, "pass" if o.ready.ok else "fail",
                       f"Ready {o.ready_s} s after its claim was Bound" if o.ready.ok else o.ready.detail)

@@ -99,3 +99,10 @@ def health_chain(pvc: Obj, cvc: Obj | None, cv: Obj | None, cvrs: list[Obj]) -> 
 def pool_instances(cspis: list[Obj]) -> list[tuple[str, bool, str]]:
     """(CSPI name, ONLINE?, phase) per pool instance."""
     return [(c["metadata"]["name"], _phase(c) == "ONLINE", _phase(c)) for c in cspis]
+
+
+def chain_verdict(chain: list[tuple[str, bool, str]]) -> tuple[str, str]:
+    """(pass|fail, "PVC Bound: Bound → … (first broken: …)") of a volume's health chain."""
+    bad = next((link for link in chain if not link[1]), None)
+    text = " → ".join(f"{n}: {st}" for n, _, st in chain)
+    return ("pass", text) if bad is None else ("fail", f"{text} (first broken: {bad[0]})")

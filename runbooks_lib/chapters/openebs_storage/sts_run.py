@@ -113,6 +113,9 @@ def run_trial(kc: KubeClient, s: Settings, objs: list[Obj], t: Trial, *, wait_bi
     first claim's state once it exists instead of waiting for a binding nothing will do."""
     t0 = clock()
     t.plan = plan.apply(kc, plan.plan(kc, objs), confirmed=True)
+    if any(c.action in ("error", "conflict") for c in t.plan.changes):
+        t.wall_s = round(clock() - t0, 2)
+        return t  # the plan's checks say why; nothing to observe
     n, ns, timeout = t.names, t.namespace, s.pvc_timeout_s
     selector = f"{RUN_LABEL}={run_id_label(objs[0]['metadata']['labels'][RUN_LABEL])}"
     since = t0
