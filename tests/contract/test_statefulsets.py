@@ -151,3 +151,18 @@ def test_a_pod_waits_for_its_claim_and_binding_sets_volume_name_once(cluster: Cl
     assert once.status == 200, once.body
     again = cluster.patch("v1", "persistentvolumeclaims", claim, {"spec": {"volumeName": f"{claim}-other"}})
     assert again.status == 422 and "immutable" in again.message
+
+
+def test_retention_policy_when_deleted_delete_removes_the_claims_with_the_set(cluster: Cluster, timeout: float):
+    """``persistentVolumeClaimRetentionPolicy.whenDeleted: Delete``: the claims are deleted (garbage
+    collected) after the StatefulSet is.
+    https://kubernetes.io/docs/concepts/workloads/controllers/statefulset/#persistentvolumeclaim-retention"""
+    app = cluster.name("autodelete")
+    body = _sts(app, 1, claims=True)
+    body["spec"]["persistentVolumeClaimRetentionPolicy"] = {"whenDeleted": "Delete", "whenScaled": "Retain"}
+    assert cluster.create("apps/v1", "statefulsets", body).status == 201
+    claim = f"data-{app}-0"
+    wait_for(lambda: cluster.get("v1", "persistentvolumeclaims", claim).status == 200, timeout, f"claim {claim}")
+    assert cluster.delete("apps/v1", "statefulsets", app, propagationPolicy="Background").status == 200
+    wait_for(lambda: cluster.get("v1", "persistentvolumeclaims", claim).status == 404, timeout,
+             f"claim {claim} deleted with the set")
