@@ -40,15 +40,22 @@ def lab_state() -> Iterator[Any]:
         t = state.transport(n.hostname)
         t.run("install -m 0755 /dev/stdin /usr/local/bin/kubeadm && mkdir -p /etc/kubeadm-double && "
               "echo v1.37.1 > /etc/kubeadm-double/version && echo 1.5 > /etc/kubeadm-double/join_sleep && "
-              "rm -f /var/log/kubeadm-double.jsonl", stdin=DOUBLE.read_text(), check=True, timeout=30)
+              "rm -f /var/log/kubeadm-double.jsonl && "
+              # the endpoint's name resolves to cp1 on the nodes (a lab node: nothing probes beyond the lab)
+              f"echo '{state.nodes[0].ip} {LAB}-api' >> /etc/hosts && "
+              # the lab's apiserver.crt names cp1 only: moved away, as the SAN audit advises, so init can run
+              "rm -f /etc/kubernetes/pki/apiserver.crt /etc/kubernetes/pki/apiserver.key",
+              stdin=DOUBLE.read_text(), check=True, timeout=30)
         t.close()
     yield state
     if started and not os.environ.get("RUNBOOKS_KEEP_LAB"):
         lab.down(LAB)
 
 
-def _params(state: Any, tmp: Path, extra: str = "") -> Path:
-    """Inventory: cp1 and w1 as control planes (the endpoint cp1:6443), w2 and w3 as workers."""
+def _params(state: Any, tmp: Path, extra: str = "", ignore: str = "[CRI, SystemVerification]") -> Path:
+    """Inventory: cp1 and w1 as control planes (the endpoint kapply-api:6443), w2 and w3 as workers. Lab
+    nodes have no containerd (CRI) and cgroup v1 (SystemVerification on 1.37): ignored as kubeadm's
+    --ignore-preflight-errors would."""
     ip = {n.hostname: n.ip for n in state.nodes}
     hosts = lambda names: "".join(f"        {h}: {{ansible_host: {ip[h]}}}\n" for h in names)  # noqa: E731
     inv = tmp / "inventory.yaml"
@@ -58,8 +65,8 @@ def _params(state: Any, tmp: Path, extra: str = "") -> Path:
     p = tmp / "kapply.yaml"
     p.write_text(f"cluster_name: {LAB}\nkubernetes_version: '1.37.1'\ninventory: {inv}\n"
                  f"ssh: {{known_hosts: {state.known_hosts}}}\nkube: {{kubeconfig: {state.kubeconfig}}}\n"
-                 f"kubeadm:\n  control_plane_endpoint: '{ip[CP1]}:6443'\n  join_forks: 2\n  gate_timeout_s: 6\n"
-                 f"  etcd_disk_test: false\n  token_ttl: 45m\n{extra}")
+                 f"kubeadm:\n  control_plane_endpoint: '{LAB}-api:6443'\n  join_forks: 2\n  gate_timeout_s: 6\n"
+                 f"  etcd_disk_test: false\n  token_ttl: 45m\n  ignore_preflight_errors: {ignore}\n{extra}")
     return p
 
 
@@ -108,6 +115,11 @@ def test_plan_and_unconfirmed_apply_run_no_kubeadm_command(lab_state: Any, tmp_p
     assert got[("apply.join-control-plane", CP2)].status == "drift"
     refused = _apply(params, tmp_path, "refused", confirm=False)
     assert _checks(refused)[("apply.join-worker", W1)].status == "drift"
+    blocked = _checks(_apply(_params(lab_state, tmp_path, ignore="[]"), tmp_path, "blocked"))
+    init = blocked[("apply.init", CP1)]
+    assert init.status == "fail" and "not attempted: preflight.SystemVerification" in init.detail
+    assert "preflight.CRI" in init.detail and "kubeadm.ignore_preflight_errors" in init.detail
+    assert "not attempted" in blocked[("apply.join-worker", W2)].detail
     for n in (CP1, CP2, W1, W2):
         assert _acting(_log(lab_state, n)) == [], n
 
@@ -198,8 +210,9 @@ def test_kube_vip_is_placed_before_init_and_each_control_plane_join(lab_state: A
     lab's own subnet)."""
     everyone = _params(lab_state, tmp_path, f"  reset: [{CP1}, {CP2}, {W1}, {W2}]\n")
     assert {c.status for c in _apply(everyone, tmp_path, "reset-all").checks if c.check == "apply.reset"} == {"pass"}
-    haproxy = tmp_path / "haproxy.yaml"   # the endpoint (cp1:6443, a lab node) does not answer: nothing runs
-    haproxy.write_text(_params(lab_state, tmp_path).read_text() + "  ha: keepalived-haproxy\n")
+    haproxy = tmp_path / "haproxy.yaml"   # the endpoint (cp1:8443, a lab node) does not answer: nothing runs
+    haproxy.write_text(_params(lab_state, tmp_path).read_text().replace(f"{LAB}-api:6443", f"{LAB}-api:8443")
+                       + "  ha: keepalived-haproxy\n")
     got = _checks(_apply(haproxy, tmp_path, "haproxy"))
     assert got[("apply.init", CP1)].status == "fail" and "does not answer" in got[("apply.init", CP1)].detail
     assert "not attempted" in got[("apply.join-worker", W1)].detail
@@ -207,8 +220,7 @@ def test_kube_vip_is_placed_before_init_and_each_control_plane_join(lab_state: A
     assert not [e for e in _acting(_log(lab_state, CP1)) if e["argv"][:1] == ["init"] and e["start"] > since]
     vip = lab_state.nodes[0].ip.rsplit(".", 1)[0] + ".250"
     params = _params(lab_state, tmp_path).read_text().replace(
-        f"control_plane_endpoint: '{lab_state.nodes[0].ip}:6443'", f"control_plane_endpoint: '{vip}:6443'"
-    ) + "  ha: kube-vip\n"
+        f"control_plane_endpoint: '{LAB}-api:6443'", f"control_plane_endpoint: '{vip}:6443'") + "  ha: kube-vip\n"
     path = tmp_path / "vip.yaml"
     path.write_text(params)
     run = _apply(path, tmp_path, "vip")

@@ -57,3 +57,31 @@ def test_reset_is_planned_only_where_kubeadm_state_is() -> None:
     assert acts["cp1"].step == "none"
     assert "nft delete table ip kube-proxy" in acts["w1"].commands[0]
     assert "flush ruleset" not in acts["w1"].commands[0]              # firewalld's table stays
+
+
+def test_blockers_follow_kubeadms_ignore_preflight_errors() -> None:
+    from runbooks_lib.verdict import Check
+
+    checks = [Check("preflight.CRI", "w1", "drift", step="preflight"),
+              Check("preflight.Swap", "w1", "fail", step="preflight"),
+              Check("preflight.Mem", "w2", "warn", step="preflight"),
+              Check("pki.apiserver_sans", "cp1", "fail", step="pki"),
+              Check("node.ready", "w2", "fail", step="verify"),            # the cluster's state: never blocks
+              Check("ha.endpoint", "runner", "fail", step="config")]
+    assert actions.blockers(checks, []) == {"w1": ["preflight.CRI", "preflight.Swap"],
+                                            "cp1": ["pki.apiserver_sans"], "runner": ["ha.endpoint"]}
+    assert actions.blockers(checks, ["cri"])["w1"] == ["preflight.Swap"]
+    got = actions.blockers(checks, ["all"])
+    assert "w1" not in got and got["cp1"] == ["pki.apiserver_sans"]  # "all" covers preflight only
+
+
+def test_ignored_preflight_errors_reach_kubeadms_own_configs() -> None:
+    s = Settings(ignore_preflight_errors=["CRI"])
+    rendered = config.render(s, "1.37.1", "c1", config.Node("cp1", "10.0.0.11"), "nftables")
+    init = next(d for d in rendered.documents if d["kind"] == "InitConfiguration")
+    assert init["nodeRegistration"]["ignorePreflightErrors"] == ["CRI"] and schema.validate(rendered.text) == []
+    join = bootstrap.join_text(rendered.api_version, "e:6443", bootstrap.mint_token(), HASH, "w1", "10.0.0.21",
+                               "unix:///x.sock", ignore_preflight=["CRI"])
+    assert yaml.safe_load(join)["nodeRegistration"]["ignorePreflightErrors"] == ["CRI"]
+    with pytest.raises(ValueError, match="not a kubeadm preflight check name"):
+        Settings(ignore_preflight_errors=["CRI; rm -rf /"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ...verdict import Check
 from .config import CONFIG_PATH
 
 ADMIN_KUBECONFIG = ("mkdir -p $HOME/.kube && sudo cp -i /etc/kubernetes/admin.conf $HOME/.kube/config && "
@@ -67,4 +68,23 @@ def plan(hosts: list[tuple[str, str]], initialised: dict[str, bool], endpoint: s
         else:
             out.append(Action("join-worker", host, [f"kubeadm token create --ttl {token_ttl}   # once, shared",
                                                     join], "workers join in parallel (kubeadm.join_forks)"))
+    return out
+
+
+#: steps whose failed checks stop init/join (what the cluster API shows does not)
+BLOCKING_STEPS = ("config", "survey", "preflight", "pki", "ha")
+
+
+def blockers(checks: list[Check], ignored: list[str]) -> dict[str, list[str]]:
+    """host ("runner": everyone) -> the failed checks that stop its init/join. A failed, unreachable or
+    errored check blocks, and so does a preflight drift (a prerequisite chapter 01 installs); preflight
+    names in ``ignored`` (or "all") do not, as kubeadm's --ignore-preflight-errors."""
+    skip = {n.lower() for n in ignored}
+    out: dict[str, list[str]] = {}
+    for c in checks:
+        pre = c.check.startswith("preflight.")
+        if c.step not in BLOCKING_STEPS or (pre and {"all", c.check.removeprefix("preflight.").lower()} & skip):
+            continue
+        if c.status in ("fail", "unreachable", "error") or (pre and c.status == "drift"):
+            out.setdefault(c.host, []).append(c.check)
     return out

@@ -60,7 +60,7 @@ def init_text(rendered: Rendered, token: str, ttl: str, certificate_key: str) ->
 
 
 def join_text(api_version: str, endpoint: str, token: str, ca_hash: str, node: str, address: str,
-              cri_socket: str, certificate_key: str | None = None) -> str:
+              cri_socket: str, certificate_key: str | None = None, ignore_preflight: list[str] | None = None) -> str:
     """A JoinConfiguration for ``node``; with ``certificate_key`` a control-plane join advertising ``address``."""
     if not TOKEN.match(token) or not CA_HASH.match(ca_hash):
         raise ValueError("token or CA hash malformed")
@@ -68,7 +68,8 @@ def join_text(api_version: str, endpoint: str, token: str, ca_hash: str, node: s
         "apiVersion": api_version, "kind": "JoinConfiguration",
         "discovery": {"bootstrapToken": {"apiServerEndpoint": endpoint, "token": token,
                                          "caCertHashes": [ca_hash]}},
-        "nodeRegistration": {"name": node, "criSocket": cri_socket, "imagePullPolicy": "IfNotPresent"},
+        "nodeRegistration": {"name": node, "criSocket": cri_socket, "imagePullPolicy": "IfNotPresent",
+                             **({"ignorePreflightErrors": list(ignore_preflight)} if ignore_preflight else {})},
     }
     if certificate_key is not None:
         if not CERT_KEY.match(certificate_key):

@@ -336,7 +336,11 @@ def plan_actions(run: Run, sv: Survey) -> pd.DataFrame:
                 if a.step != "none":
                     run.check(f"apply.{a.step}", a.host, "drift", f"refused, nothing changed: {exc}")
             return _actions_frame(acts)
+    if not any(c.step == "preflight" for c in run.checks):  # called without them: apply is never unguarded
+        record_preflight(run, sv)
+        audit_pki(run, sv)
     runnable: list[actions.Action] = []
+    found = actions.blockers(run.checks, s.ignore_preflight_errors)
     for a in acts:
         f = sv.facts[a.host]
         if a.step == "none":
@@ -349,14 +353,39 @@ def plan_actions(run: Run, sv: Survey) -> pd.DataFrame:
         elif run.params.mode == "apply":
             runnable.append(a)
         else:
-            run.check(f"apply.{a.step}", a.host, "drift", f"apply would run: {' ; '.join(a.commands)}")
+            held = (found.get("runner", []) + found.get(a.host, [])) if a.step != "reset" else []
+            run.check(f"apply.{a.step}", a.host, "drift", f"apply would run: {' ; '.join(a.commands)}"
+                      + (f" (held back while {', '.join(held)} fail)" if held else ""))
     if run.params.mode == "apply":
+        runnable = _unblocked(run, sv, runnable)
         if runnable:
             _conduct(run, sv, runnable, endpoint)
         elif all(a.step == "none" for a in acts):
             run.check("apply.summary", "runner", "pass", "nothing to do: every node is initialised and no reset "
                       "is pending; no kubeadm command ran")
     return _actions_frame(acts)
+
+
+def _unblocked(run: Run, sv: Survey, runnable: list[actions.Action]) -> list[actions.Action]:
+    """Drop what the chapter's own checks say would fail: a blocked init or control plane stops every join
+    after it (control planes join in order), a blocked worker only itself. Resets are never blocked."""
+    found = actions.blockers(run.checks, run.params.kubeadm.ignore_preflight_errors)
+    hint = "fix them, or name preflight checks in kubeadm.ignore_preflight_errors"
+    out: list[actions.Action] = []
+    stop: str | None = ", ".join(found["runner"]) + " failed" if "runner" in found else None
+    for a in runnable:
+        mine = found.get(a.host)
+        if a.step == "reset":
+            out.append(a)
+        elif stop:
+            run.check(f"apply.{a.step}", a.host, "fail", f"not attempted: {stop} ({hint})")
+        elif mine:
+            run.check(f"apply.{a.step}", a.host, "fail", f"not attempted: {', '.join(mine)} failed here ({hint})")
+            if a.step in ("init", "join-control-plane"):
+                stop = f"{a.host} could not {a.step.replace('-', ' ')}"
+        else:
+            out.append(a)
+    return out
 
 
 def _endpoint(sv: Survey) -> str:

@@ -124,6 +124,7 @@ def render(s: Settings, kubernetes_version: str, cluster_name: str, first: Node,
         "nodeRegistration": {
             "name": first.name, "criSocket": s.cri_socket, "imagePullPolicy": "IfNotPresent",
             "taints": [{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}],
+            **({"ignorePreflightErrors": list(s.ignore_preflight_errors)} if s.ignore_preflight_errors else {}),
         },
     }
     if v4:

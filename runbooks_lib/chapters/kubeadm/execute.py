@@ -269,7 +269,7 @@ class Conductor:
     def _join(self, m: Member, token: str, ca_hash: str, key: str | None) -> tuple[bool, str, float]:
         t = self.run.transport(m.name)
         text = bootstrap.join_text(self.rendered.api_version, self.endpoint, token, ca_hash, m.name, m.address,
-                                   self.s.cri_socket, key)
+                                   self.s.cri_socket, key, self.s.ignore_preflight_errors)
         t0 = time.monotonic()
         res = self._private(t, f'timeout {self.s.init_timeout_s} kubeadm join --config "$d/kubeadm.yaml"', text,
                             self.s.init_timeout_s)

@@ -7,6 +7,7 @@ Defaults follow the seed's `kubeadm init` (1.28.6, the aliyun mirror, 10.244.0.0
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -58,6 +59,10 @@ class Settings(BaseModel):
     cert_warn_days: int = Field(30, ge=1, description="a PKI certificate expiring sooner is a warning")
     etcd_disk_test: bool = Field(True, description="fio fdatasync test on control planes (KubeKey's job)")
     etcd_fsync_p99_ms: float = Field(10.0, gt=0, description="etcd's guideline for p99 WAL fdatasync")
+    ignore_preflight_errors: list[str] = Field(
+        default_factory=list, description="kubeadm preflight check names (e.g. CRI, SystemVerification; all) "
+        "apply may proceed despite: they go into nodeRegistration.ignorePreflightErrors, as "
+        "--ignore-preflight-errors would; any other failed check blocks init/join of its node")
     reset: list[str] = Field(default_factory=list, description="inventory hosts to reset (kubeadm reset -f, "
                              "then CNI config, iptables/nft/ipvs state); only with mode apply and confirm")
     token: str | None = secret_field(None, "bootstrap token [a-z0-9]{6}.[a-z0-9]{16}")
@@ -85,6 +90,14 @@ class Settings(BaseModel):
         except ValueError:
             if not valid_hostname(host):
                 raise ValueError("expected host, host:port or [IPv6]:port (host: an IP address or DNS name)") from None
+        return value
+
+    @field_validator("ignore_preflight_errors")
+    @classmethod
+    def _ignored(cls, value: list[str]) -> list[str]:
+        bad = [v for v in value if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,80}", v)]
+        if bad:
+            raise ValueError(f"not a kubeadm preflight check name: {', '.join(map(repr, bad))}")
         return value
 
     @field_validator("cert_sans")
