@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from ...verdict import Check
 from .config import CONFIG_PATH
 
-ADMIN_KUBECONFIG = ("mkdir -p $HOME/.kube && sudo cp -i /etc/kubernetes/admin.conf $HOME/.kube/config && "
-                    "sudo chown $(id -u):$(id -g) $HOME/.kube/config")
+#: the seed's mkdir/cp/chown, for the SSH user, as apply runs it (copied only when it differs)
+ADMIN_KUBECONFIG = ('mkdir -p "$HOME/.kube" && sudo install -m 0600 -o "$(id -u)" -g "$(id -g)" '
+                    '/etc/kubernetes/admin.conf "$HOME/.kube/config"')
 
 
 def reset_command(timeout_s: int) -> str:
@@ -53,21 +54,28 @@ def plan(hosts: list[tuple[str, str]], initialised: dict[str, bool], endpoint: s
         if initialised.get(host):
             out.append(Action("none", host, [], "already initialised (/var/lib/kubelet/config.yaml): nothing to do"))
             continue
-        join = (f"timeout {timeout_s} kubeadm join {endpoint} --token <token> "
-                f"--discovery-token-ca-cert-hash {pin}")
+        join = (f"timeout {timeout_s} kubeadm join --config <JoinConfiguration: apiServerEndpoint {endpoint}, "
+                f"the token, caCertHashes [{pin}]")
         if i == 0 and role == "control-plane" and not cluster_exists:
             out.append(Action("init", host, [
-                f"timeout {timeout_s} kubeadm init --config {CONFIG_PATH} --upload-certs", ADMIN_KUBECONFIG],
+                f"install -m 0600 /dev/stdin {CONFIG_PATH}   # the rendered config above, no secret in it",
+                f"timeout {timeout_s} kubeadm init --config <a private copy of {CONFIG_PATH} plus bootstrapTokens "
+                f"(ttl {token_ttl}) and certificateKey, removed after> --upload-certs", ADMIN_KUBECONFIG],
                 "first control plane"))
         elif role == "control-plane":
             out.append(Action("join-control-plane", host, [
-                f"kubeadm token create --ttl {token_ttl}   # on the first control plane",
-                "kubeadm init phase upload-certs --upload-certs   # right before this join: a fresh key (2 h)",
-                f"{join} --control-plane --certificate-key <fresh certificate key>",
-                "wait for /readyz?verbose before the next control plane"], "control planes join one at a time"))
+                f"kubeadm token create <token> --ttl {token_ttl}   # on the first control plane, once, only when "
+                "the cluster exists already (init mints it otherwise)",
+                "kubeadm init phase upload-certs --upload-certs --certificate-key <key>   # on the first control "
+                "plane, right before this join: a fresh key (2 h)",
+                f"{join}, controlPlane.certificateKey>",
+                "gate: /readyz?verbose, the node registered, its own API server; then the next control plane"],
+                "control planes join one at a time"))
         else:
-            out.append(Action("join-worker", host, [f"kubeadm token create --ttl {token_ttl}   # once, shared",
-                                                    join], "workers join in parallel (kubeadm.join_forks)"))
+            out.append(Action("join-worker", host, [
+                f"kubeadm token create <token> --ttl {token_ttl}   # once, shared, only when the cluster exists "
+                "already", f"{join}>", "gate: the node registered"],
+                "workers join in parallel (kubeadm.join_forks)"))
     return out
 
 
