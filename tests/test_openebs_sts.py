@@ -36,8 +36,8 @@ class CStorInstall:
     bound (after the PV controller marked it Pending, as a provisioner answers a pending claim), and
     on a claim's deletion its PV and cStor objects removed (reclaimPolicy Delete)."""
 
-    def __init__(self, kubeconfig: Path, double: ApiDouble) -> None:
-        self.double = double
+    def __init__(self, kubeconfig: Path, double: ApiDouble, namespace: str = "openebs") -> None:
+        self.double, self.ns = double, namespace
         self.dyn = DynamicClient(kubernetes.config.new_client_from_config(str(kubeconfig)))
         self.stop = threading.Event()
         self.bound: dict[str, str] = {}        # claim uid -> PV name
@@ -64,10 +64,12 @@ class CStorInstall:
                                                                                  "CStorVolumeReplica")):
             time.sleep(0.05)
         self.dyn = DynamicClient(self.dyn.client)  # discovery again: the CRDs' kinds
-        self.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "openebs"}})
+        self.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.ns}})
         self.create(cstor.render(s)[1])
         for cspi in yaml.safe_load((FIX / "cstor-health.yaml").read_text())["cspis"]:
-            self.create({k: v for k, v in cspi.items() if k != "status"}, cspi["status"])
+            obj = {k: v for k, v in cspi.items() if k != "status"}
+            obj["metadata"] = {**obj["metadata"], "namespace": self.ns}
+            self.create(obj, cspi["status"])
         if csi_driver:
             self.create({"apiVersion": "storage.k8s.io/v1", "kind": "CSIDriver", "metadata": {"name": "cstor.csi.openebs.io"},
                          "spec": {"attachRequired": False, "podInfoOnMount": True,
@@ -96,11 +98,11 @@ class CStorInstall:
                                   "claimRef": {"kind": "PersistentVolumeClaim", "namespace": ns, "name": name,
                                                "uid": uid}}}, {"phase": "Bound"})
             self.create({"apiVersion": CSTOR, "kind": "CStorVolumeConfig",
-                         "metadata": {"name": pv, "namespace": "openebs"}}, {"phase": "Bound"})
+                         "metadata": {"name": pv, "namespace": self.ns}}, {"phase": "Bound"})
             self.create({"apiVersion": CSTOR, "kind": "CStorVolume",
-                         "metadata": {"name": pv, "namespace": "openebs"}}, {"phase": "Healthy"})
+                         "metadata": {"name": pv, "namespace": self.ns}}, {"phase": "Healthy"})
             self.create({"apiVersion": CSTOR, "kind": "CStorVolumeReplica",
-                         "metadata": {"name": f"{pv}-cstor-disk-pool-abcd", "namespace": "openebs",
+                         "metadata": {"name": f"{pv}-cstor-disk-pool-abcd", "namespace": self.ns,
                                       "labels": {"cstorvolume.openebs.io/name": pv}}}, {"phase": "Healthy"})
             pvcs = self.res("v1", "PersistentVolumeClaim")
             pvcs.patch(name=name, namespace=ns, body={"spec": {"volumeName": pv}},
@@ -113,7 +115,7 @@ class CStorInstall:
             self.res("v1", "PersistentVolume").delete(name=pv)
             for kind, name in (("CStorVolumeConfig", pv), ("CStorVolume", pv),
                                ("CStorVolumeReplica", f"{pv}-cstor-disk-pool-abcd")):
-                self.res(CSTOR, kind).delete(name=name, namespace="openebs")
+                self.res(CSTOR, kind).delete(name=name, namespace=self.ns)
 
     def exec(self, double: ApiDouble, pod: dict[str, Any], container: str, command: list[str]) -> tuple[str, str, int]:
         """The container's view of its volume: ``echo M > P && sync && cat P`` and ``cat P`` on a
@@ -306,3 +308,29 @@ def test_a_missing_namespace_is_an_error_check_not_a_traceback(
     got = checks(run)
     assert got[("cstor.sts", "cluster")][0] == "error" and "no-such-namespace" in got[("cstor.sts", "cluster")][1]
     assert got[("cstor.sts.cleanup", "no-such-namespace")] == ("pass", "nothing of this run to delete")
+
+
+def test_cstor_health_reads_the_volume_objects_in_the_releases_namespace(
+        tmp_path: Path, api_double: tuple[Path, str, ApiDouble]) -> None:
+    """OpenEBS installed in namespace `storage` (openebs_storage.namespace): a cStor claim's CVC/CV/CVRs
+    live there, and its health chain is read there (it was read from `openebs` whatever the setting)."""
+    kubeconfig, _, double = api_double
+    inst = CStorInstall(kubeconfig, double, namespace="storage")
+    run = trial_run(tmp_path, kubeconfig, "ns", namespace="storage")
+    inst.install(run.params.openebs_storage)
+    inst.create({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data", "namespace": "default"},
+                 "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": cstor.CLASS_NAME,
+                          "resources": {"requests": {"storage": "1Gi"}}}})
+    provisioner = threading.Thread(target=inst.provision, daemon=True)
+    provisioner.start()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not inst.bound:
+        time.sleep(0.05)
+    inst.stop.set()
+    provisioner.join(5)
+    assert inst.bound and inst.errors == []
+    c = chapter.connect(run)
+    chapter.cluster_storage(run, c)
+    chapter.cstor_health(run, c)
+    status, chain = checks(run, "cstor.health")[("cstor.health", "default/data")]
+    assert status == "pass" and "CVRs Healthy: pvc-" in chain, chain

@@ -208,7 +208,7 @@ def cstor_health(run: Any, c: Cluster) -> None:
         for pvc in kc.list_objects("PersistentVolumeClaim"):
             if (pvc.get("spec") or {}).get("storageClassName") not in cls:
                 continue
-            status, text = cstor.chain_verdict(sts_run.volume_chain(kc, pvc, "openebs"))
+            status, text = cstor.chain_verdict(sts_run.volume_chain(kc, pvc, run.params.openebs_storage.namespace))
             run.check("cstor.health", f"{pvc['metadata']['namespace']}/{pvc['metadata']['name']}", status, text)
         for name, ok, phase in cstor.pool_instances(kc.list_objects("CStorPoolInstance", None,
                                                                     api_version=cstor.CSTOR_API)):
