@@ -20,4 +20,4 @@ fi
 
 echo "== pytest"
 pytest tests notebooks --nbval-lax --nbval-current-env \
-  --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider "$@"
+  --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider --durations=25 "$@"
