@@ -160,6 +160,8 @@ def styled(df: pd.DataFrame, status_col: str = "status") -> str:
     units, :func:`cell_text` values (text escaped), diffs coloured, long text wrapped."""
     if df.empty:
         return "<p><em>(no rows)</em></p>"
+    if df.index.name is not None:  # a named index (a matrix's row labels) is a column a person must see
+        df = df.reset_index()
     cols = list(df.columns)
     head = "".join(f"<th style='text-align:left'>{html.escape(column_title(c))}</th>" for c in cols)
     rows = []

@@ -145,3 +145,16 @@ def test_panel_errors_are_one_line_and_values_tables() -> None:
     html = display.styled(pd.DataFrame({"setting": ["node", "client_tls"], "value": ["cp1", True]}), "-")
     assert ">cp1<" in html and ">yes<" in html and "Target(" not in html
     assert display.cell_text(Target("cp1", True)) == "node: cp1; client_tls: yes"
+
+
+def test_a_named_index_is_shown_as_the_first_column() -> None:
+    """A check × node matrix keeps its row labels (chapter 06's prerequisites table showed bare statuses)."""
+    import pandas as pd
+
+    from runbooks_lib.display import styled
+
+    matrix = pd.DataFrame({"n1": {"iscsi": "pass", "hostpath": "info"}}).rename_axis("check")
+    html_text = styled(matrix, status_col="")
+    assert "check" in html_text.split("</thead>")[0] and "iscsi" in html_text and "hostpath" in html_text
+    plain = styled(pd.DataFrame({"a": [1, 2]}).iloc[1:], status_col="")   # an unnamed index stays hidden
+    assert "index" not in plain.split("</thead>")[0]
