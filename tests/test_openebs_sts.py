@@ -36,8 +36,9 @@ class CStorInstall:
     bound (after the PV controller marked it Pending, as a provisioner answers a pending claim), and
     on a claim's deletion its PV and cStor objects removed (reclaimPolicy Delete)."""
 
-    def __init__(self, kubeconfig: Path, double: ApiDouble, namespace: str = "openebs") -> None:
-        self.double, self.ns = double, namespace
+    def __init__(self, kubeconfig: Path, double: ApiDouble, namespace: str = "openebs",
+                 reclaim: str = "Delete") -> None:
+        self.double, self.ns, self.reclaim = double, namespace, reclaim
         self.dyn = DynamicClient(kubernetes.config.new_client_from_config(str(kubeconfig)))
         self.stop = threading.Event()
         self.bound: dict[str, str] = {}        # claim uid -> PV name
@@ -92,7 +93,7 @@ class CStorInstall:
             pv, ns, name = f"pvc-{uid}", pvc["metadata"]["namespace"], pvc["metadata"]["name"]
             self.create({"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": pv},
                          "spec": {"capacity": {"storage": pvc["spec"]["resources"]["requests"]["storage"]},
-                                  "accessModes": ["ReadWriteOnce"], "persistentVolumeReclaimPolicy": "Delete",
+                                  "accessModes": ["ReadWriteOnce"], "persistentVolumeReclaimPolicy": self.reclaim,
                                   "storageClassName": cstor.CLASS_NAME,
                                   "csi": {"driver": "cstor.csi.openebs.io", "volumeHandle": pv, "fsType": "ext4"},
                                   "claimRef": {"kind": "PersistentVolumeClaim", "namespace": ns, "name": name,
@@ -112,6 +113,8 @@ class CStorInstall:
             self.bound[uid] = pv
         for uid in [u for u in self.bound if u not in claims]:   # claim deleted: reclaim (Delete)
             pv = self.bound.pop(uid)
+            if self.reclaim == "Retain":   # the PV stays (Released), and cStor's volume with it
+                continue
             self.res("v1", "PersistentVolume").delete(name=pv)
             for kind, name in (("CStorVolumeConfig", pv), ("CStorVolume", pv),
                                ("CStorVolumeReplica", f"{pv}-cstor-disk-pool-abcd")):
@@ -200,6 +203,8 @@ def test_full_trial_claims_bound_healthy_ordered_pod0_back_with_its_marker(
     marker = got[("cstor.sts.marker", n.pod(0))]
     assert marker[0] == "pass" and t.marker in marker[1]
     assert got[("cstor.sts.cleanup", "default")][0] == "changed"
+    reclaim = got[("cstor.sts.reclaim", "default")]
+    assert reclaim[0] == "pass" and "the 3 volumes" in reclaim[1] and not double.objects("PersistentVolume")
     assert "nothing of this run left" in got[("cstor.sts.cleanup", "default")][1]
     fig = run.figures["cstor_statefulset"]
     assert fig["replicas"] == 3 and all(v is not None for v in fig["ready_s"].values()) and fig["pod0_back_s"]
@@ -334,3 +339,25 @@ def test_cstor_health_reads_the_volume_objects_in_the_releases_namespace(
     chapter.cstor_health(run, c)
     status, chain = checks(run, "cstor.health")[("cstor.health", "default/data")]
     assert status == "pass" and "CVRs Healthy: pvc-" in chain, chain
+
+
+def test_volumes_a_retain_policy_keeps_are_named_after_cleanup(
+        tmp_path: Path, api_double: tuple[Path, str, ApiDouble]) -> None:
+    """Claims deleted, but their PVs stay (reclaimPolicy Retain): the trial names each one to delete by hand."""
+    kubeconfig, _, double = api_double
+    inst = CStorInstall(kubeconfig, double, reclaim="Retain")
+    double.exec_handler = inst.exec
+    run = trial_run(tmp_path, kubeconfig, "retain", sts_replicas=1)
+    inst.install(run.params.openebs_storage)
+    provisioner = threading.Thread(target=inst.provision, daemon=True)
+    provisioner.start()
+    c = chapter.connect(run)
+    chapter.cluster_storage(run, c)
+    t = chapter.statefulset_trial(run, c, run.params.openebs_storage)
+    inst.stop.set()
+    provisioner.join(5)
+    assert t is not None and inst.errors == []
+    status, detail = checks(run)[("cstor.sts.reclaim", "default")]
+    [pv] = [o["metadata"]["name"] for o in double.objects("PersistentVolume")]
+    assert status == "warn" and f"PersistentVolume {pv} still there (reclaimPolicy Retain)" in detail, detail
+    assert "by hand" in detail and left_behind(double) == []

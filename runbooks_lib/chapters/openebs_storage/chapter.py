@@ -250,11 +250,20 @@ def statefulset_trial(run: Any, c: Cluster, s: Settings) -> sts_run.Trial | None
             sts_run.run_trial(kc, s, objs, t, wait_binding=wait_binding)
             record_trial(run, c, t, what)
         finally:
-            deleted, left = sts_run.cleanup(kc, ns, run_id, s.pvc_timeout_s)
+            done = sts_run.cleanup(kc, ns, run_id, s.pvc_timeout_s)
+            deleted, left = done.deleted, done.left
             run.check("cstor.sts.cleanup", ns, "fail" if left else "changed" if deleted else "pass",
                       f"still there: {', '.join(left)}" if left else
                       f"deleted {len(deleted)} ({', '.join(deleted)}); nothing of this run left" if deleted
                       else "nothing of this run to delete")
+            kept = {pv: why for pv, why in done.volumes.items() if why != "reclaimed"}
+            if done.volumes:
+                run.check("cstor.sts.reclaim", ns, ("warn" if all("Retain" in w for w in kept.values()) else "fail")
+                          if kept else "pass",
+                          "; ".join(f"PersistentVolume {pv} {why}" + (": delete it and its cStor volume by hand"
+                                                                       if "Retain" in why else "")
+                                    for pv, why in kept.items()) if kept else
+                          f"the {len(done.volumes)} volumes of the trial's claims were reclaimed (PVs deleted)")
         return t
     return None
 

@@ -169,17 +169,43 @@ def stable_storage(kc: KubeClient, t: Trial, timeout: float, clock: Callable[[],
         t.read = kc.exec(pod, ns, sts.read_command(), timeout=30)
 
 
-def cleanup(kc: KubeClient, namespace: str, run_id: str, timeout: float) -> tuple[list[str], list[str]]:
+def pv_gone(name: str) -> verify.Expectation:
+    def judge(o: Obj | None) -> Status:
+        policy = ((o or {}).get("spec") or {}).get("persistentVolumeReclaimPolicy", "?")
+        return Status(IN_PROGRESS if o else CURRENT, f"still there (reclaimPolicy {policy})" if o else "deleted")
+    return verify.Expectation(ObjectRef("v1", "PersistentVolume", name, None), f"PersistentVolume {name} reclaimed",
+                              judge)
+
+
+@dataclass
+class Cleanup:
+    deleted: list[str]
+    left: list[str]
+    volumes: dict[str, str]   # PV of each of the run's claims -> reclaimed | what is left
+
+
+def cleanup(kc: KubeClient, namespace: str, run_id: str, timeout: float) -> Cleanup:
     """Delete the run's StatefulSet and Service, wait for its pods to go, delete its claims (a
-    StatefulSet's claims outlive it), wait for them to go: (deleted, still there)."""
+    StatefulSet's claims outlive it), wait for them to go, then for their volumes to be reclaimed
+    (a Delete reclaim policy removes the PV, and with it cStor's volume)."""
     selector = f"{RUN_LABEL}={run_id_label(run_id)}"
+    pvs = [pv for c in kc.list_objects("PersistentVolumeClaim", namespace, label_selector=selector)
+           if (pv := (c.get("spec") or {}).get("volumeName"))]
     deleted = kc.delete_by_run_label(run_id, kinds=["StatefulSet", "Service"], namespace=namespace)
     verify.wait(kc, gone("Pod", namespace, selector), timeout)
     deleted += kc.delete_by_run_label(run_id, kinds=["Pod", "PersistentVolumeClaim"], namespace=namespace)
     verify.wait(kc, gone("PersistentVolumeClaim", namespace, selector), timeout)
     left = [f"{k} {namespace}/{o['metadata']['name']}" for k in KINDS
             for o in kc.list_objects(k, namespace, label_selector=selector)]
-    return deleted, left
+    volumes = {}
+    for pv in pvs:
+        obj = kc.get_or_none("PersistentVolume", pv)
+        if obj is not None and (obj.get("spec") or {}).get("persistentVolumeReclaimPolicy") == "Retain":
+            volumes[pv] = "still there (reclaimPolicy Retain)"   # never reclaimed: no wait
+            continue
+        r = verify.wait(kc, pv_gone(pv), timeout)
+        volumes[pv] = "reclaimed" if r.ok else r.last.removeprefix(f"{IN_PROGRESS}: ")
+    return Cleanup(deleted, left, volumes)
 
 
 def leftovers(kc: KubeClient, namespace: str, run_id: str) -> list[str]:
