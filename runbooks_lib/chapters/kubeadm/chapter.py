@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
@@ -299,13 +298,13 @@ def ha_endpoint(run: Run, sv: Survey) -> dict[str, str]:
         with run.guarded("ha", sv.control_planes[0].name):  # an unreachable node: a check, no traceback
             port = (config.endpoint_with_port(s.control_plane_endpoint) or "").rsplit(":", 1)[1]
             t = run.transport(sv.control_planes[0].name)
-            res = t.run(f"timeout 3 bash -c {shlex.quote(f'</dev/tcp/{host}/{port}')} && echo open", timeout=10)
+            answers = nodes.tcp_open(t, host, port)
             roles = {x.name: x.role for x in sv.hosts}
             holders = sorted(n for n, f in sv.facts.items() if host in f.addresses)
             workers = [n for n in holders if roles.get(n) != "control-plane"]
             if workers:
                 run.check("ha.vip", host, "fail", f"{host} is held by {', '.join(workers)}, not a control plane")
-            elif "open" in res.stdout:
+            elif answers:
                 run.check("ha.vip", host, "pass", f"{host}:{port} answers (from {t.name})"
                           + (f"; held by {', '.join(holders)}" if holders else ""))
             else:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from ...fleet import Fleet
 from ...kube.errors import KubeError
 from ...transport.base import TargetUnreachable, Transport
-from . import bootstrap, ha, parse, pki
+from . import bootstrap, ha, nodes, parse, pki
 from .actions import Action, reset_command
 from .config import CONFIG_PATH, Rendered, endpoint_host
 from .settings import Settings
@@ -198,23 +198,25 @@ class Conductor:
         if workers:
             self.join_workers(workers, token, ca_hash, gate)
 
-    def _kube_vip(self, t: Transport, first: bool, when: str) -> bool:
-        """Place kube-vip's static pod (kubeadm.ha: kube-vip); ``first``: the init-time variant."""
+    def _kube_vip(self, t: Transport, first: bool, when: str) -> str | None:
+        """Place kube-vip's static pod (kubeadm.ha: kube-vip); ``first``: the init-time variant. The
+        kubeconfig it mounts, or None when it could not be written."""
         text = ha.kube_vip(self.endpoint, self.s.vip_interface, self.rendered.version, first)
         res = t.run(f"install -D -m 0600 /dev/stdin {KUBE_VIP}", stdin=text, timeout=30)
         mounts = "super-admin.conf" if "super-admin.conf" in text else "admin.conf"
         self.emit(Outcome("apply.kube-vip", t.name, "pass" if res.ok else "fail",
                           f"{KUBE_VIP} {when}, mounting {mounts}" if res.ok else
                           f"{KUBE_VIP} could not be written: {res.stderr.strip()[-200:]}"))
-        return res.ok
+        return mounts if res.ok else None
 
     def _endpoint_answers(self, t: Transport) -> tuple[bool, str]:
         host, port = endpoint_host(self.endpoint) or "", self.endpoint.rsplit(":", 1)[1]
-        res = t.run(f"timeout 3 bash -c {shlex.quote(f'</dev/tcp/{host}/{port}')} && echo open", timeout=10)
-        return "open" in res.stdout, f"{host}:{port} {'answers' if 'open' in res.stdout else 'does not answer'}"
+        ok = nodes.tcp_open(t, host, port)
+        return ok, f"{host}:{port} {'answers' if ok else 'does not answer'}"
 
     def init(self, t: Transport, token: str) -> bool:
-        if self.s.ha == "kube-vip" and not self._kube_vip(t, True, "before init"):
+        vip = self._kube_vip(t, True, "before init") if self.s.ha == "kube-vip" else None
+        if self.s.ha == "kube-vip" and vip is None:
             self.emit(Outcome("apply.init", t.name, "fail", "not attempted: kube-vip could not be placed"))
             return False
         if self.s.ha == "keepalived-haproxy":
@@ -238,8 +240,7 @@ class Conductor:
             return False
         self.emit(Outcome("apply.init", t.name, "pass", f"control plane initialised in {self.timings['init_s']} s "
                           f"(token TTL {self.s.token_ttl}, certificate key uploaded; config kept in {CONFIG_PATH})"))
-        if self.s.ha == "kube-vip" and "super-admin.conf" in ha.kube_vip(
-                self.endpoint, self.s.vip_interface, self.rendered.version, True):
+        if vip == "super-admin.conf":
             self._kube_vip(t, False, "after init (back to admin.conf: super-admin.conf stays break-glass)")
         cp = self.run.transport(t.name)
         res = cp.run(KUBECONFIG, sudo=False, timeout=30)
@@ -277,8 +278,7 @@ class Conductor:
         if res.ok:
             return True, f"joined {self.endpoint} in {took} s", took
         why = "timed out" if res.exit_code == 124 else f"exit {res.exit_code}"
-        errs = [ln.strip() for ln in (res.stdout + res.stderr).splitlines() if ln.strip().startswith(
-            ("error execution phase", "[ERROR"))]
+        errs = parse.error_lines(res.stdout + "\n" + res.stderr)
         return False, f"kubeadm join {why}; {'; '.join(errs[:5]) or res.stderr.strip()[-400:]}", took
 
     def join_control_plane(self, first: Transport, a: Action, token: str, ca_hash: str, gate: Gate) -> bool:
@@ -287,7 +287,7 @@ class Conductor:
         if not self.upload_certs(first, key):
             self.emit(Outcome(f"apply.{a.step}", a.host, "fail", "not attempted: no fresh certificate key"))
             return False
-        if self.s.ha == "kube-vip" and not self._kube_vip(self.run.transport(m.name), False, "before its join"):
+        if self.s.ha == "kube-vip" and self._kube_vip(self.run.transport(m.name), False, "before its join") is None:
             self.emit(Outcome(f"apply.{a.step}", a.host, "fail", "not attempted: kube-vip could not be placed"))
             return False
         ok, detail, took = self._join(m, token, ca_hash, key)

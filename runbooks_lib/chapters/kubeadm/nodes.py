@@ -218,6 +218,12 @@ def parse(host: str, raw: dict[str, script.Section]) -> NodeFacts:
     )
 
 
+def tcp_open(t: Transport, host: str, port: str) -> bool:
+    """Whether ``host:port`` accepts a TCP connection from node ``t`` (bash's /dev/tcp, 3 s)."""
+    res = t.run(f"timeout 3 bash -c {shlex.quote(f'</dev/tcp/{host}/{port}')} && echo open", timeout=10)
+    return "open" in res.stdout
+
+
 def gather(transport: Transport, cri_socket: str, control_plane: bool, fio: bool,
            kubeadm_config: str | None, timeout: float | None = None) -> NodeFacts:
     """One round trip: run the composite script and parse it."""

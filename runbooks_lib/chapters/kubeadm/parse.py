@@ -95,8 +95,12 @@ def parse_init(text: str) -> InitOutput:
     if key is None:
         m = re.search(r"Using certificate key:\s*\n?\s*([0-9a-f]{64})", text)
         key = m.group(1) if m else None
-    errors = [ln.strip() for ln in text.splitlines() if ln.lstrip().startswith(("error execution phase", "[ERROR"))]
-    return InitOutput(ok, joins, key, errors)
+    return InitOutput(ok, joins, key, error_lines(text))
+
+
+def error_lines(text: str) -> list[str]:
+    """kubeadm's fatal lines: ``error execution phase …`` and preflight ``[ERROR …]``."""
+    return [ln.strip() for ln in text.splitlines() if ln.lstrip().startswith(("error execution phase", "[ERROR"))]
 
 
 def parse_token_create(text: str) -> JoinCommand | str | None:
