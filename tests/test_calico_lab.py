@@ -3,11 +3,11 @@ gets the file install-cni writes, the other none), and the fresh-lab plan's verd
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from lab_support import own_lab, params_file
 
 from runbooks_lib.chapters.calico_ips import chapter, parse
 from runbooks_lib.run import Run
@@ -21,16 +21,8 @@ FIX = Path(__file__).resolve().parent / "fixtures" / "calico"
 @pytest.fixture(scope="module")
 def lab_params(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """The `calico` lab (brought up here unless it is up) and a parameter file; taken down if started."""
-    from runbooks_lib.lab import lab
-
-    started = not lab.is_up(LAB)
-    state = lab.up(LAB, nodes=2)
-    path = tmp_path_factory.mktemp("calico") / "calico.yaml"
-    path.write_text(f"cluster_name: {LAB}\ninventory: {state.inventory}\nssh: {{known_hosts: {state.known_hosts}}}\n"
-                    f"kube: {{kubeconfig: {state.kubeconfig}}}\n")
-    yield path
-    if started and not os.environ.get("RUNBOOKS_KEEP_LAB"):
-        lab.down(LAB)
+    with own_lab(LAB, nodes=2) as state:
+        yield params_file(state, tmp_path_factory.mktemp(LAB) / f"{LAB}.yaml")
 
 
 def plan(params: Path, run_dir: Path) -> Run:

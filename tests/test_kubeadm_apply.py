@@ -12,13 +12,13 @@ what depends on it."""
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from lab_support import own_lab
 
 from runbooks_lib.chapters import kubeadm
 from runbooks_lib.chapters.kubeadm import pki
@@ -32,10 +32,12 @@ CP1, CP2, W1, W2 = (f"{LAB}-{n}" for n in ("cp1", "w1", "w2", "w3"))
 
 @pytest.fixture(scope="module")
 def lab_state() -> Iterator[Any]:
-    from runbooks_lib.lab import lab
+    with own_lab(LAB, nodes=4) as state:
+        _install_double(state)
+        yield state
 
-    started = not lab.is_up(LAB)
-    state = lab.up(LAB, nodes=4)
+
+def _install_double(state: Any) -> None:
     for n in state.nodes:
         t = state.transport(n.hostname)
         t.run("install -m 0755 /dev/stdin /usr/local/bin/kubeadm && mkdir -p /etc/kubeadm-double && "
@@ -47,9 +49,6 @@ def lab_state() -> Iterator[Any]:
               "rm -f /etc/kubernetes/pki/apiserver.crt /etc/kubernetes/pki/apiserver.key",
               stdin=DOUBLE.read_text(), check=True, timeout=30)
         t.close()
-    yield state
-    if started and not os.environ.get("RUNBOOKS_KEEP_LAB"):
-        lab.down(LAB)
 
 
 def _params(state: Any, tmp: Path, extra: str = "", ignore: str = "[CRI, SystemVerification]") -> Path:

@@ -3,12 +3,12 @@ init/join unavailable, verify through the lab's API server, and no secret in any
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from lab_support import own_lab, params_file
 
 from runbooks_lib.chapters import kubeadm
 from runbooks_lib.cli import main
@@ -22,16 +22,8 @@ LAB = "kadm"
 @pytest.fixture(scope="module")
 def lab_params(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """The `kadm` lab (brought up here unless it is up) and a parameter file for it; taken down if started."""
-    from runbooks_lib.lab import lab
-
-    started = not lab.is_up(LAB)
-    state = lab.up(LAB, nodes=3)
-    path = tmp_path_factory.mktemp("kadm") / "kadm.yaml"
-    path.write_text(f"cluster_name: {LAB}\ninventory: {state.inventory}\n"
-                    f"ssh: {{known_hosts: {state.known_hosts}}}\nkube: {{kubeconfig: {state.kubeconfig}}}\n")
-    yield path
-    if started and not os.environ.get("RUNBOOKS_KEEP_LAB"):
-        lab.down(LAB)
+    with own_lab(LAB, nodes=3) as state:
+        yield params_file(state, tmp_path_factory.mktemp(LAB) / f"{LAB}.yaml")
 
 
 def by(run: Run) -> dict[tuple[str, str], str]:

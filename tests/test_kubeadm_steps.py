@@ -5,12 +5,12 @@ verify step's API calls. On its own 2-node lab `kstep`."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 
 import pytest
+from lab_support import own_lab, params_file
 
 from runbooks_lib.chapters import kubeadm
 from runbooks_lib.report_page import EvidenceIndex
@@ -23,16 +23,8 @@ LAB = "kstep"
 @pytest.fixture(scope="module")
 def lab_params(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """The `kstep` lab (brought up here unless it is up) and a parameter file for it; taken down if started."""
-    from runbooks_lib.lab import lab
-
-    started = not lab.is_up(LAB)
-    state = lab.up(LAB, nodes=2)
-    path = tmp_path_factory.mktemp("kstep") / "kstep.yaml"
-    path.write_text(f"cluster_name: {LAB}\ninventory: {state.inventory}\n"
-                    f"ssh: {{known_hosts: {state.known_hosts}}}\nkube: {{kubeconfig: {state.kubeconfig}}}\n")
-    yield path
-    if started and not os.environ.get("RUNBOOKS_KEEP_LAB"):
-        lab.down(LAB)
+    with own_lab(LAB, nodes=2) as state:
+        yield params_file(state, tmp_path_factory.mktemp(LAB) / f"{LAB}.yaml")
 
 
 def test_each_check_links_to_the_evidence_of_its_step(lab_params: Path, tmp_path: Path) -> None:

@@ -5,11 +5,11 @@ serverTLSBootstrap) and the plan reaches a real cluster's verdict: secure mode n
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from lab_support import own_lab, params_file
 from test_metrics_server_rules import make_cert, pem
 
 from runbooks_lib.chapters.metrics_server import chapter, tls
@@ -23,16 +23,8 @@ KUBELET_CONFIG = "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfig
 
 @pytest.fixture(scope="module")
 def lab_params(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    from runbooks_lib.lab import lab
-
-    started = not lab.is_up(LAB)
-    state = lab.up(LAB, nodes=2)
-    path = tmp_path_factory.mktemp(LAB) / f"{LAB}.yaml"
-    path.write_text(f"cluster_name: {LAB}\ninventory: {state.inventory}\n"
-                    f"ssh: {{known_hosts: {state.known_hosts}}}\nkube: {{kubeconfig: {state.kubeconfig}}}\n")
-    yield path
-    if started and not os.environ.get("RUNBOOKS_KEEP_LAB"):
-        lab.down(LAB)
+    with own_lab(LAB, nodes=2) as state:
+        yield params_file(state, tmp_path_factory.mktemp(LAB) / f"{LAB}.yaml")
 
 
 def by(run: Run) -> dict[tuple[str, str], tuple[str, str]]:

@@ -4,12 +4,12 @@ where missing), leaving nothing behind."""
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from lab_support import own_lab, params_file
 
 from runbooks_lib.chapters.openebs_storage import chapter
 from runbooks_lib.cli import main
@@ -23,16 +23,8 @@ LAB = "oebs"
 @pytest.fixture(scope="module")
 def lab_params(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """The `oebs` lab (brought up here unless it is up) and a parameter file for it; taken down if started."""
-    from runbooks_lib.lab import lab
-
-    started = not lab.is_up(LAB)
-    state = lab.up(LAB, nodes=2)
-    path = tmp_path_factory.mktemp("oebs") / "oebs.yaml"
-    path.write_text(f"cluster_name: {LAB}\ninventory: {state.inventory}\n"
-                    f"ssh: {{known_hosts: {state.known_hosts}}}\nkube: {{kubeconfig: {state.kubeconfig}}}\n")
-    yield path
-    if started and not os.environ.get("RUNBOOKS_KEEP_LAB"):
-        lab.down(LAB)
+    with own_lab(LAB, nodes=2) as state:
+        yield params_file(state, tmp_path_factory.mktemp(LAB) / f"{LAB}.yaml")
 
 
 def test_fresh_lab_plan_is_pass_and_changes_nothing(lab_params: Path, tmp_path: Path) -> None:
