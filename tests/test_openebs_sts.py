@@ -5,6 +5,7 @@ volume's filesystem (an exec handler keeping files per PV). Without it the trial
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import time
@@ -83,6 +84,17 @@ class CStorInstall:
                 self._step()
             except Exception as exc:  # noqa: BLE001 - a provisioner error fails the test, below
                 self.errors.append(repr(exc))
+
+    @contextlib.contextmanager
+    def provisioning(self) -> Iterator[None]:
+        """The provisioner runs (a thread) inside the block; stopped and joined when it ends."""
+        thread = threading.Thread(target=self.provision, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            self.stop.set()
+            thread.join(5)
 
     def _step(self) -> None:
         claims = {p["metadata"]["uid"]: p for p in self.double.objects("PersistentVolumeClaim")
@@ -178,15 +190,12 @@ def test_full_trial_claims_bound_healthy_ordered_pod0_back_with_its_marker(
     kubeconfig, _, double = api_double
     run = trial_run(tmp_path, kubeconfig, "full", sts_replicas=3)
     install.install(run.params.openebs_storage)
-    provisioner = threading.Thread(target=install.provision, daemon=True)
-    provisioner.start()
-    c = chapter.connect(run)
-    chapter.cluster_storage(run, c)
-    t0 = time.monotonic()
-    t = chapter.statefulset_trial(run, c, run.params.openebs_storage)
-    wall = time.monotonic() - t0
-    install.stop.set()
-    provisioner.join(5)
+    with install.provisioning():
+        c = chapter.connect(run)
+        chapter.cluster_storage(run, c)
+        t0 = time.monotonic()
+        t = chapter.statefulset_trial(run, c, run.params.openebs_storage)
+        wall = time.monotonic() - t0
     assert install.errors == []
     assert t is not None and t.replicas == 3
     got = checks(run)
@@ -326,13 +335,10 @@ def test_cstor_health_reads_the_volume_objects_in_the_releases_namespace(
     inst.create({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data", "namespace": "default"},
                  "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": cstor.CLASS_NAME,
                           "resources": {"requests": {"storage": "1Gi"}}}})
-    provisioner = threading.Thread(target=inst.provision, daemon=True)
-    provisioner.start()
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and not inst.bound:
-        time.sleep(0.05)
-    inst.stop.set()
-    provisioner.join(5)
+    with inst.provisioning():
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not inst.bound:
+            time.sleep(0.05)
     assert inst.bound and inst.errors == []
     c = chapter.connect(run)
     chapter.cluster_storage(run, c)
@@ -349,13 +355,10 @@ def test_volumes_a_retain_policy_keeps_are_named_after_cleanup(
     double.exec_handler = inst.exec
     run = trial_run(tmp_path, kubeconfig, "retain", sts_replicas=1)
     inst.install(run.params.openebs_storage)
-    provisioner = threading.Thread(target=inst.provision, daemon=True)
-    provisioner.start()
-    c = chapter.connect(run)
-    chapter.cluster_storage(run, c)
-    t = chapter.statefulset_trial(run, c, run.params.openebs_storage)
-    inst.stop.set()
-    provisioner.join(5)
+    with inst.provisioning():
+        c = chapter.connect(run)
+        chapter.cluster_storage(run, c)
+        t = chapter.statefulset_trial(run, c, run.params.openebs_storage)
     assert t is not None and inst.errors == []
     status, detail = checks(run)[("cstor.sts.reclaim", "default")]
     [pv] = [o["metadata"]["name"] for o in double.objects("PersistentVolume")]
