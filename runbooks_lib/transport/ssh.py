@@ -28,6 +28,9 @@ from .base import Call, TargetUnreachable, Transport
 
 #: seconds between checks for a stopped fan-out while a command runs
 POLL_S = 0.1
+#: sshd may send a command's exit status before the last of its output: after the exit status, read on
+#: until the output's EOF, at most this long (a background child holding stdout never sends EOF)
+EOF_GRACE_S = 2.0
 #: what paramiko and the socket raise when the connection is gone or does not answer
 _LOST = (OSError, EOFError, paramiko.SSHException)
 
@@ -216,6 +219,7 @@ class SSHTransport(Transport):
         ``connect_timeout`` of silence the connection is checked; a stopped fan-out raises Cancelled."""
         out, err = bytearray(), bytearray()
         heard = time.monotonic()
+        exited: float | None = None
         while True:
             while chan.recv_ready():
                 out += chan.recv(65536)
@@ -224,7 +228,9 @@ class SSHTransport(Transport):
                 err += chan.recv_stderr(65536)
                 heard = time.monotonic()
             if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
-                return out, err, True
+                exited = exited or time.monotonic()
+                if chan.eof_received or time.monotonic() - exited >= EOF_GRACE_S:
+                    return out, err, True
             call.check_stop(self.name)
             now = time.monotonic()
             if now >= deadline:
