@@ -425,3 +425,28 @@ def test_interrupted_save_leaves_nothing(etcd: LocalEtcd, tmp_path: Path, how: s
         time.sleep(0.1)
     assert not Path(f"{path}.part").exists() and not Path(save_state_dir(str(path))).exists()
     assert not path.exists() and _etcdctl_gone(path)
+
+
+def test_a_save_stopped_mid_write_waits_for_etcdctl_before_removing_its_state(tmp_path: Path) -> None:
+    """An etcdctl that takes a moment to exit after TERM (it still flushes) is waited for (5 s at most)
+    before the save's shell removes NAME.part and the state dir: its waiting subshell writes the exit code
+    into the state dir as it dies, and removing the dir under that write left it behind (seen in CI)."""
+    path = tmp_path / "etcd-snapshot-slow-20250101T000000Z.db"
+    slow = tmp_path / "slow-etcdctl.sh"
+    slow.write_text('trap \'sleep 0.5; echo exited > "$0.exited"; exit 143\' TERM\n'
+                    ': > "$1.part"\nwhile :; do sleep 0.05; done\n')
+    proc = subprocess.Popen(["sh", "-c", save_script(str(path), ["sh", str(slow), str(path)], 60)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 10
+        while not Path(f"{path}.part").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert Path(f"{path}.part").exists()
+        assert proc.stdout is not None
+        proc.stdout.close()  # the runner's channel is gone: the hasher exits 6, the shell cleans up
+        assert proc.wait(timeout=15) == 6
+        assert Path(f"{slow}.exited").exists()  # etcdctl had exited when the shell did
+        assert not Path(f"{path}.part").exists() and not Path(save_state_dir(str(path))).exists()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)

@@ -286,10 +286,13 @@ def save_script(path: str, save_argv: list[str], limit_s: float, status_argv: li
         "dir=$(dirname \"$f\"); [ -d \"$dir\" ] || { mkdir -p \"$dir\" && chmod 0700 \"$dir\"; } || exit 1; "
         "mkdir -m 0700 \"$s\" || exit 1; echo $$ > \"$s/sh\"; "
         "cleanup() { if [ -s \"$s/pid\" ]; then kill -TERM \"$(cat \"$s/pid\")\" 2>/dev/null; fi; "
-        "rm -f \"$f.part\"; rm -rf \"$s\"; }; "
+        # the subshell that waits for etcdctl writes rc into $s as etcdctl dies: let it finish (5 s at most)
+        # before removing $s, or rm -rf races that write and leaves the state dir behind
+        "i=0; while [ -n \"$sub\" ] && kill -0 \"$sub\" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; "
+        "rm -f \"$f.part\"; rm -rf \"$s\"; }; sub=; "
         "trap 'cleanup; exit 143' TERM; trap 'cleanup; exit 130' INT; trap 'cleanup; exit 129' HUP; "
         "trap 'cleanup; exit 141' PIPE; "
-        f"({shlex.join(save_argv)} & echo $! > \"$s/pid\"; wait $!; echo $? > \"$s/rc.t\"; mv -f \"$s/rc.t\" \"$s/rc\") & "
+        f"({shlex.join(save_argv)} & echo $! > \"$s/pid\"; wait $!; echo $? > \"$s/rc.t\"; mv -f \"$s/rc.t\" \"$s/rc\") & sub=$!; "
         + _PY
         + "if [ -n \"$py\" ]; then "
         f"nice -n 10 \"$py\" -S -c {shlex.quote(_FOLLOW)} \"$f\" \"$s/rc\" {float(limit_s):.0f} "
@@ -311,6 +314,10 @@ def cleanup_script(path: str) -> str:
     st = shlex.quote(save_state_dir(path))
     return (f"f={f}; s={st}; for p in pid sh; do if [ -s \"$s/$p\" ]; then kill -TERM \"$(cat \"$s/$p\")\" "
             "2>/dev/null && echo \"stopped $p $(cat \"$s/$p\")\"; fi; done; "
+            # let them exit (5 s at most): etcdctl's waiting subshell writes its exit code into $s as it dies
+            "i=0; while [ $i -lt 50 ]; do alive=; for p in pid sh; do if [ -s \"$s/$p\" ] && "
+            "kill -0 \"$(cat \"$s/$p\")\" 2>/dev/null; then alive=1; fi; done; [ -n \"$alive\" ] || break; "
+            "sleep 0.1; i=$((i+1)); done; "
             "for x in \"$f.part\" \"$s\"; do if [ -e \"$x\" ]; then rm -rf \"$x\" && echo \"removed $x\"; fi; done; true")
 
 
