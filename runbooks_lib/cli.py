@@ -54,6 +54,12 @@ def _usage_problems(args: argparse.Namespace) -> list[str]:
     return [problem] if problem else []
 
 
+def lab_hint(exc: ParamsError) -> list[str]:
+    """When the missing inventory is a lab's: how to bring that lab up."""
+    lab = lab_of(exc.missing_inventory)
+    return [f"the lab {lab!r} is not up: runbooks lab up --name {lab} (run-all does it itself, unless --no-lab)"] if lab else []
+
+
 def _refuse(problems: list[str]) -> int:
     """Exit 2: print each problem, before anything was contacted."""
     for p in problems:
@@ -91,7 +97,7 @@ def _run_one(notebook: Path, name: str, args: argparse.Namespace) -> ChapterResu
     try:
         params, overrides = validate(args.params, args.set or [], args.mode)
     except ParamsError as exc:
-        return ChapterResult(name, _refuse([f"invalid parameters: {exc}"]), "not run")
+        return ChapterResult(name, _refuse([f"invalid parameters: {exc}", *lab_hint(exc)]), "not run")
     print(f"running {name} ({notebook.name}) in {params.mode} mode with {params.source}", file=sys.stderr)
     outcome = run_notebook(notebook, name, params, overrides, Path(args.out).expanduser(), args.cell_timeout,
                            progress=not args.quiet, detailed=args.detailed_exitcode)
@@ -123,25 +129,57 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return _run_one(ch.notebook, ch.name, args).exit_code
 
 
+def lab_of(inventory: Path | str | None) -> str | None:
+    """The lab whose inventory this is (``.lab/NAME/inventory.yaml``, written by ``runbooks lab up``), else None."""
+    if not inventory or not importlib.util.find_spec("runbooks_lib.lab.engine"):
+        return None
+    from .lab.engine import STATE_ROOT
+
+    p = Path(inventory).expanduser().resolve()
+    return p.parent.name if p.name == "inventory.yaml" and p.parent.parent == STATE_ROOT.resolve() else None
+
+
+def _lab_up(name: str, why: str) -> str | None:
+    """Bring lab ``name`` up (``runbooks lab up --name NAME``); the reason it did not come up, else None."""
+    from .lab import lab as lab_api
+    from .lab.engine import EngineError
+
+    print(f"bringing up the lab {name!r} ({why}): runbooks lab up --name {name} ...", file=sys.stderr)
+    try:
+        lab_api.up(name)
+    except (lab_api.LabError, EngineError) as exc:
+        return f"the lab {name!r} did not come up: {exc}"
+    return None
+
+
 def _cmd_run_all(args: argparse.Namespace) -> int:
-    """The main job: bring the lab up when the parameters target it, run every built chapter.
-    Exits with the worst chapter's code (see :func:`worst_exit`)."""
+    """The main job: bring the lab up when the parameters target one (their inventory is a lab's), run every
+    built chapter. Exits with the worst chapter's code (see :func:`worst_exit`)."""
     from .report import write_index
     from .runner import validate
 
     if problems := _usage_problems(args):
         return _refuse(problems)
     try:
-        validate(args.params, args.set or [], args.mode)
+        params, _ = validate(args.params, args.set or [], args.mode)
     except ParamsError as exc:
-        return _refuse([f"invalid parameters: {exc}"])
-    params_file = Path(args.params) if args.params else DEFAULT_PARAMS
-    if params_file.resolve() == DEFAULT_PARAMS.resolve() and not args.no_lab:
-        from .lab import lab as lab_api
+        # a fresh clone: the lab's inventory is written by `lab up` (the rest is validated once it is up)
+        lab = None if args.no_lab or exc.field != "inventory" else lab_of(exc.missing_inventory)
+        if lab is None:
+            return _refuse([f"invalid parameters: {exc}", *lab_hint(exc)])
+        if problem := _lab_up(lab, "its inventory does not exist yet"):
+            return _refuse([problem])
+        try:
+            params, _ = validate(args.params, args.set or [], args.mode)
+        except ParamsError as again:
+            return _refuse([f"invalid parameters: {again}"])
+    else:
+        lab = None if args.no_lab else lab_of(params.inventory)
+        if lab is not None:
+            from .lab import lab as lab_api
 
-        if not lab_api.is_up("lab"):
-            print("bringing up the lab (runbooks lab up)...", file=sys.stderr)
-            lab_api.up("lab")
+            if not lab_api.is_up(lab) and (problem := _lab_up(lab, "it is not up")):
+                return _refuse([problem])
     results = []
     for ch in chapters.CHAPTERS:
         if not ch.built:

@@ -48,9 +48,10 @@ class ParamsError(ValueError):
     per problem. ``field``/``why`` are the first problem's, ``problems`` holds them all."""
 
     def __init__(self, file: str, field: str, why: str,
-                 more: list[tuple[str, str]] | None = None) -> None:
+                 more: list[tuple[str, str]] | None = None, missing_inventory: Path | None = None) -> None:
         self.problems = [(field, why), *(more or [])]
         self.file, self.field, self.why = file, field, why
+        self.missing_inventory = missing_inventory  # the inventory file named, when it does not exist
         super().__init__("\n".join(f"{file}: {f}: {w}" for f, w in self.problems))
 
 
@@ -435,8 +436,9 @@ def load_params(path: Path | str | None = None, overrides: list[str] | None = No
         try:
             data["hosts"] = load_ansible_inventory(Path(inventory))
         except InventoryError as exc:
-            raise ParamsError(source, "inventory", exc.problems[0],
-                              [("inventory", p) for p in exc.problems[1:]]) from None
+            missing = Path(inventory) if not Path(inventory).exists() else None
+            raise ParamsError(source, "inventory", exc.problems[0], [("inventory", p) for p in exc.problems[1:]],
+                              missing_inventory=missing) from None
     for i, host in enumerate(typed_part(data, "hosts", list)):
         if isinstance(host, dict) and isinstance(host.get("key"), str):
             host["key"] = _resolved(base, host["key"], source, f"hosts.{i}.key")
