@@ -185,10 +185,21 @@ def _gone(pid: int, sdir: Path, timeout: float) -> bool:
     while time.monotonic() < deadline:
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)  # reap it when this process started it
-        if not _is_ours(pid, sdir):
+        if _exited(pid, sdir):
             return True
         time.sleep(0.05)
-    return not _is_ours(pid, sdir)
+    return _exited(pid, sdir)
+
+
+def _exited(pid: int, sdir: Path) -> bool:
+    """No such process, a zombie, or the pid runs something else now. A process still exiting (its memory
+    released, so an empty cmdline, but not yet a zombie) has not exited: it was reported stopped too early."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state == "Z" or (bool(raw.strip(b"\0")) and not _is_ours(pid, sdir))
 
 
 def info(sdir: Path) -> DoubleInfo:
