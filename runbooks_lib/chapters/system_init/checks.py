@@ -1,5 +1,6 @@
 """Compliance: facts + desired state -> one Finding per check, with the change that fixes it.
 
+Host asserts and uniqueness are in :mod:`.host_checks`, the types in :mod:`.model`; both are re-exported.
 Pure functions (no I/O): unit-tested on captured and written outputs. Status rules:
 - compliant -> pass; differs and a change fixes it -> drift with the change attached (``drift.py``
   turns what apply left differing into fail); what apply cannot fix -> fail;
@@ -9,10 +10,7 @@ Pure functions (no I/O): unit-tested on captured and written outputs. Status rul
 
 from __future__ import annotations
 
-import ipaddress
-from dataclasses import dataclass, field
-
-from ...changes import Change, NoChange
+from ...changes import Change
 from ...changes import chrony as chrony_c
 from ...changes import containerd as containerd_c
 from ...changes import firewall as firewall_c
@@ -26,12 +24,15 @@ from ...changes import sysctl as sysctl_c
 from ...changes.services import service_state
 from ...facts import chrony as chrony_f
 from ...facts import containerd as containerd_f
-from ...facts import hardware, hosts, kernel, os_release, sysctl
+from ...facts import hosts, os_release, sysctl
 from ...facts import packages as packages_f
 from ...facts.modules import capability
-from ...facts.ports import expand, port_owners
 from .gather import BRIDGE_KEYS, NodeFacts
-from .settings import Settings
+from .host_checks import host_asserts, uniqueness
+from .model import MODULES, Desired, Finding, Node, desired_from, from_change
+
+__all__ = ["APPLY_ORDER", "BRIDGE_KEYS", "CHECKS", "MODULES", "Desired", "Finding", "Node", "desired_from",
+           "evaluate", "host_asserts", "pending_changes", "uniqueness"]
 
 CHECKS = (
     "host.os", "host.lab", "host.cpu", "host.memory", "host.hostname", "host.resolvable",
@@ -48,209 +49,8 @@ APPLY_ORDER = ("packages", "firewall", "selinux.runtime", "selinux.config", "swa
                "swap.masked", "modules.persisted", "modules.loaded", "sysctl.persisted", "sysctl.runtime",
                "chrony.config", "chrony.service", "hosts", "containerd.config", "containerd.service",
                "crictl.config", "kube.packages", "kubelet.enabled")
-MODULES = {
-    "iptables": ["overlay", "br_netfilter", "nf_conntrack"],
-    "ipvs": ["overlay", "br_netfilter", "nf_conntrack", "ip_vs", "ip_vs_rr", "ip_vs_wrr", "ip_vs_sh"],
-    "nftables": ["overlay", "br_netfilter", "nf_conntrack", "nf_tables"],
-}
-#: port -> processes that may hold it on an initialised node
-EXPECTED_OWNERS = {6443: {"kube-apiserver"}, 2379: {"etcd"}, 2380: {"etcd"}, 10250: {"kubelet"},
-                   10257: {"kube-controller"}, 10259: {"kube-scheduler"}}
-ROLE_FREE_PORTS = {"control-plane": ("6443", "2379-2380", "10250", "10257", "10259"), "worker": ("10250",)}
 LAB_NO_KUBE = ("not installable in the lab: kubelet/kubeadm are not in Debian 12 and the Kubernetes "
                "package repository is unreachable")
-
-
-@dataclass
-class Node:
-    name: str
-    address: str
-    roles: list[str]
-    lab: bool
-
-
-@dataclass
-class Desired:
-    """The wanted state, from parameters (the same for every node)."""
-
-    settings: Settings
-    kubernetes_version: str
-    sandbox_image: str
-    proxy_mode: str
-    cluster: list[tuple[str, str]]          # (name, IP) for /etc/hosts
-    unnamed: list[str] = field(default_factory=list)   # inventory hosts whose address is not an IP
-    cluster_name: str = ""                               # what confirm must repeat for destructive changes
-
-    @property
-    def modules(self) -> list[str]:
-        return MODULES[self.proxy_mode]
-
-    @property
-    def packages(self) -> list[str]:
-        return list(dict.fromkeys(self.settings.packages + self.settings.packages_extra))
-
-    @property
-    def tools(self) -> list[str]:
-        return list(dict.fromkeys(self.settings.required_tools + self.settings.recommended_tools))
-
-    def sysctl_keys(self) -> list[str]:
-        return list(dict.fromkeys(["net.ipv4.ip_forward", *BRIDGE_KEYS, "vm.swappiness",
-                                   *self.settings.sysctl_extra, *self.settings.sysctl_minimum]))
-
-
-@dataclass
-class Finding:
-    check: str
-    status: str
-    detail: str
-    change: Change | None = None
-
-
-def _from(check: str, result: Change | NoChange, problem: str = "") -> Finding:
-    """pass for a NoChange; drift (apply would change this) with the change attached otherwise."""
-    if isinstance(result, NoChange):
-        return Finding(check, "pass", result.reason)
-    actionable = bool(result.commands or result.path)
-    return Finding(check, "drift", f"{problem + '; ' if problem else ''}planned: {result.summary}",
-                   result if actionable else None)
-
-
-def desired_from(params: object) -> Desired:
-    """Desired state from a Params object (duck-typed to keep this module free of I/O)."""
-    p = params
-    s: Settings = p.system_init  # type: ignore[attr-defined]
-    repo = s.image_repository or p.kubeadm.image_repository  # type: ignore[attr-defined]
-    sandbox = s.sandbox_image or f"{repo.rstrip('/')}/pause:{s.pause_version}"
-    kpm = getattr(p, "kube_proxy_modes", None)
-    mode = getattr(kpm, "target_mode", None) or s.kube_proxy_mode
-    cluster, unnamed = [], []
-    for h in p.hosts:  # type: ignore[attr-defined]
-        try:
-            ipaddress.ip_address(h.address)
-            cluster.append((h.name, h.address))
-        except ValueError:
-            unnamed.append(h.name)
-    return Desired(s, p.kubernetes_version, sandbox, mode, cluster, unnamed,  # type: ignore[attr-defined]
-                   p.cluster_name)  # type: ignore[attr-defined]
-
-
-# ----------------------------------------------------------------------------- host asserts
-
-def host_asserts(f: NodeFacts, node: Node, d: Desired) -> list[Finding]:
-    s = d.settings
-    out: list[Finding] = []
-    fam_ok = f.family in ("rhel", "debian")
-    out.append(Finding("host.os", "pass" if fam_ok else "fail",
-                       f"{os_release.describe(f.os)} ({f.family} family)"))
-    cp = "control-plane" in node.roles
-    if cp:
-        ok = (f.nproc or 0) >= s.min_cpus_control_plane
-        out.append(Finding("host.cpu", "pass" if ok else "fail",
-                           f"{f.nproc} CPUs (control plane needs ≥ {s.min_cpus_control_plane})"))
-        ok = (f.mem_mb or 0) >= s.min_memory_mb_control_plane
-        out.append(Finding("host.memory", "pass" if ok else "fail",
-                           f"{f.mem_mb} MiB (control plane needs ≥ {s.min_memory_mb_control_plane} MiB)"))
-    else:
-        out.append(Finding("host.cpu", "n/a", f"{f.nproc} CPUs (no minimum for workers)"))
-        out.append(Finding("host.memory", "n/a", f"{f.mem_mb} MiB (no minimum for workers)"))
-    if not hosts.valid_hostname(f.hostname):
-        out.append(Finding("host.hostname", "fail", f"{f.hostname!r} is not a lowercase RFC 1123 name"))
-    elif f.hostname != node.name:
-        out.append(Finding("host.hostname", "warn", f"{f.hostname} differs from the inventory name {node.name} "
-                           "(the node registers as its hostname)"))
-    else:
-        out.append(Finding("host.hostname", "pass", f.hostname))
-    out.append(Finding("host.resolvable", "pass" if f.resolved else "fail",
-                       f"{f.hostname} -> {', '.join(f.resolved)}" if f.resolved
-                       else f"{f.hostname} does not resolve (the hosts check adds it)"))
-    out.append(Finding("host.systemd", "pass" if f.pid1 == "systemd" else "fail", f"PID 1 is {f.pid1 or '?'}"))
-    cg = kernel.cgroup_version(f.cgroup_fs)
-    out.append(Finding("host.cgroup", {2: "pass", 1: "warn"}.get(cg or 0, "fail"),
-                       f"{f.cgroup_fs}: " + {2: "cgroup v2", 1: "cgroup v1 (in maintenance since Kubernetes 1.31)"}
-                       .get(cg or 0, "no cgroup filesystem")))
-    kv = kernel.version_tuple(f.kernel)
-    if d.proxy_mode == "nftables" and kv < (5, 13, 0):
-        out.append(Finding("host.kernel", "fail", f"{f.kernel}: kube-proxy nftables mode needs ≥ 5.13"))
-    elif kv < (4, 19, 0):
-        out.append(Finding("host.kernel", "warn", f"{f.kernel}: older than 4.19"))
-    else:
-        need = " (nftables mode needs ≥ 5.13)" if d.proxy_mode == "nftables" else ""
-        out.append(Finding("host.kernel", "pass", f"{f.kernel}{need}"))
-    missing = [t for t in s.required_tools if not f.tools.get(t)]
-    weak = [t for t in s.recommended_tools if not f.tools.get(t)]
-    if missing:
-        out.append(Finding("host.tools", "fail", f"missing: {', '.join(missing)}"
-                           + (f"; recommended missing: {', '.join(weak)}" if weak else "")))
-    elif weak:
-        out.append(Finding("host.tools", "warn", f"recommended missing: {', '.join(weak)}"))
-    else:
-        out.append(Finding("host.tools", "pass", "all present"))
-    out.append(_ports(f, node))
-    return out
-
-
-def _ports(f: NodeFacts, node: Node) -> Finding:
-    wanted: list[int] = []
-    for role in node.roles:
-        for spec in ROLE_FREE_PORTS.get(role, ()):
-            wanted += [p for p in expand(spec) if p not in wanted]
-    owners = port_owners(f.listeners)
-    busy, kube = [], []
-    for port in sorted(wanted):
-        who = owners.get(port)
-        if not who:
-            continue
-        expected = EXPECTED_OWNERS.get(port, set())
-        if port in (2379, 2380) and "etcd" in node.roles:
-            expected = {"etcd"}
-        if who and all(any(w.startswith(e) for e in expected) for w in who):
-            kube.append(f"{port} ({'/'.join(sorted(who))})")
-        else:
-            busy.append(f"{port} ({'/'.join(sorted(who))})")
-    spec = ", ".join(str(p) for p in sorted(wanted))
-    if busy:
-        return Finding("host.ports", "fail", f"in use: {', '.join(busy)}")
-    if kube:
-        return Finding("host.ports", "pass", f"free or held by their Kubernetes component: {', '.join(kube)}")
-    return Finding("host.ports", "pass", f"free: {spec}")
-
-
-def uniqueness(facts: dict[str, NodeFacts], nodes: dict[str, Node]) -> dict[str, list[Finding]]:
-    """unique.hostname / unique.mac / unique.product_uuid across all reachable nodes."""
-    out: dict[str, list[Finding]] = {h: [] for h in facts}
-    by_name: dict[str, list[str]] = {}
-    by_mac: dict[str, list[str]] = {}
-    by_uuid: dict[str, list[str]] = {}
-    for h, f in facts.items():
-        by_name.setdefault(f.hostname, []).append(h)
-        for mac in set(hardware.identity_macs(f.links).values()):
-            by_mac.setdefault(mac, []).append(h)
-        if f.product_uuid:
-            by_uuid.setdefault(f.product_uuid, []).append(h)
-    for h, f in facts.items():
-        lab = nodes[h].lab
-        dup = [o for o in by_name.get(f.hostname, []) if o != h]
-        out[h].append(Finding("unique.hostname", "fail" if dup else "pass",
-                              f"{f.hostname} also on {', '.join(dup)}" if dup else f.hostname))
-        macs = hardware.identity_macs(f.links)
-        clash = sorted({o for m in macs.values() for o in by_mac.get(m, []) if o != h})
-        if not macs:
-            out[h].append(Finding("unique.mac", "warn", "no Ethernet interface found"))
-        else:
-            out[h].append(Finding("unique.mac", "fail" if clash else "pass",
-                                  f"MAC shared with {', '.join(clash)}" if clash
-                                  else ", ".join(f"{n} {m}" for n, m in sorted(macs.items()))))
-        if not f.product_uuid:
-            st = "n/a in lab" if lab else "warn"
-            why = "lab nodes are containers on one host (no DMI)" if lab else "cannot read it"
-            out[h].append(Finding("unique.product_uuid", st, f"/sys/class/dmi/id/product_uuid: {why}"))
-        else:
-            dup = [o for o in by_uuid[f.product_uuid] if o != h]
-            st = ("n/a in lab" if lab else "fail") if dup else "pass"
-            extra = " (lab nodes share the host's DMI)" if dup and lab else ""
-            out[h].append(Finding("unique.product_uuid", st,
-                                  f"{f.product_uuid} also on {', '.join(dup)}{extra}" if dup else f.product_uuid))
-    return out
 
 
 # ----------------------------------------------------------------------------- node state
@@ -258,14 +58,14 @@ def uniqueness(facts: dict[str, NodeFacts], nodes: dict[str, Node]) -> dict[str,
 def packages(f: NodeFacts, d: Desired) -> Finding:
     missing = [c for c in d.packages if packages_f.find(f.packages, c, f.family) is None]
     names = [packages_f.candidates(c, f.family)[0] for c in missing]
-    return _from("packages", packages_c.install_change("packages", f.family, names),
+    return from_change("packages", packages_c.install_change("packages", f.family, names),
                  f"missing: {', '.join(names)}" if names else "")
 
 
 def firewall(f: NodeFacts, node: Node, d: Desired) -> Finding:
     unit = f.units.get(f.firewall.tool)
     enabled = bool(unit and unit.exists and unit.enabled)
-    return _from("firewall", firewall_c.change(f.firewall, d.settings.firewall, node.roles, enabled),
+    return from_change("firewall", firewall_c.change(f.firewall, d.settings.firewall, node.roles, enabled),
                  f"{f.firewall.tool} {'running' if f.firewall.running else 'enabled'}"
                  if d.settings.firewall == "disable" else "")
 
@@ -279,8 +79,8 @@ def selinux(f: NodeFacts, d: Desired) -> list[Finding]:
         return [Finding("selinux.runtime", "pass", "SELinux not present"),
                 Finding("selinux.config", "pass" if se.config in (None, d.settings.selinux, "disabled") else "fail",
                         f"SELINUX={se.config}")]
-    return [_from("selinux.runtime", selinux_c.runtime_change(se), f"SELinux {se.runtime}"),
-            _from("selinux.config", selinux_c.config_change(se, d.settings.selinux), f"SELINUX={se.config}")]
+    return [from_change("selinux.runtime", selinux_c.runtime_change(se), f"SELinux {se.runtime}"),
+            from_change("selinux.config", selinux_c.config_change(se, d.settings.selinux), f"SELINUX={se.config}")]
 
 
 def swap(f: NodeFacts, node: Node) -> list[Finding]:
@@ -290,16 +90,16 @@ def swap(f: NodeFacts, node: Node) -> list[Finding]:
         out.append(Finding("swap.off", "n/a in lab", f"active swap {', '.join(active)} belongs to the host "
                            "(shared kernel): not turned off in the lab"))
     else:
-        out.append(_from("swap.off", swap_c.off_change(active), f"swap on: {', '.join(active)}"))
-    out.append(_from("swap.fstab", swap_c.fstab_change(f.files.get("/etc/fstab")), "swap in /etc/fstab"))
+        out.append(from_change("swap.off", swap_c.off_change(active), f"swap on: {', '.join(active)}"))
+    out.append(from_change("swap.fstab", swap_c.fstab_change(f.files.get("/etc/fstab")), "swap in /etc/fstab"))
     unit = f.units.get("swap.target")
-    out.append(_from("swap.masked", swap_c.mask_change(bool(unit and unit.masked)), "swap.target not masked"))
+    out.append(from_change("swap.masked", swap_c.mask_change(bool(unit and unit.masked)), "swap.target not masked"))
     return out
 
 
 def kmodules(f: NodeFacts, node: Node, d: Desired) -> list[Finding]:
     wanted = d.modules
-    out = [_from("modules.persisted", modules_c.persist_change(f.files.get("/etc/modules-load.d/k8s.conf"), wanted),
+    out = [from_change("modules.persisted", modules_c.persist_change(f.files.get("/etc/modules-load.d/k8s.conf"), wanted),
                  "modules not persisted")]
     where: dict[str, str] = {}
     missing: list[str] = []
@@ -323,7 +123,7 @@ def kmodules(f: NodeFacts, node: Node, d: Desired) -> list[Finding]:
         if unknown:
             out.append(Finding("modules.loaded", "fail", f"not available in kernel {f.kernel}: {', '.join(unknown)}"))
         else:
-            out.append(_from("modules.loaded", modules_c.load_change(missing), f"not loaded: {', '.join(missing)}"))
+            out.append(from_change("modules.loaded", modules_c.load_change(missing), f"not loaded: {', '.join(missing)}"))
     return out
 
 
@@ -368,7 +168,7 @@ def sysctls(f: NodeFacts, node: Node, d: Desired) -> list[Finding]:
         fd = Finding("sysctl.persisted", "fail", f"overridden by a later file: {', '.join(overridden)}{note}",
                      change if isinstance(change, Change) else None)
     else:
-        fd = _from("sysctl.persisted", change, "kernel parameters not persisted")
+        fd = from_change("sysctl.persisted", change, "kernel parameters not persisted")
         fd.detail += note
     out = [fd]
     differs = sysctl_c.runtime_differs(values, d.settings.sysctl_minimum, f.sysctl)
@@ -377,7 +177,7 @@ def sysctls(f: NodeFacts, node: Node, d: Desired) -> list[Finding]:
     lab_desc = ", ".join(f"{k} is {_rt(f, k)} (want {v})" for k, v in cannot.items())
     lab_why = "host-global keys, read-only in a lab node (persisted only)"
     if can:
-        fd = _from("sysctl.runtime", sysctl_c.runtime_change(can),
+        fd = from_change("sysctl.runtime", sysctl_c.runtime_change(can),
                    "runtime differs: " + ", ".join(f"{k}={_rt(f, k)}" for k in can))
         if cannot:
             fd.detail += f"; n/a in lab: {lab_desc} ({lab_why})"
@@ -403,7 +203,7 @@ def chrony(f: NodeFacts, node: Node, d: Desired) -> list[Finding]:
     elsewhere = {h for c in included.values() for _, h in chrony_f.sources(c)}
     unwanted = sorted(elsewhere - set(servers))
     out = []
-    fd = _from("chrony.config", chrony_c.config_change(path, f.files.get(path), servers, service, elsewhere),
+    fd = from_change("chrony.config", chrony_c.config_change(path, f.files.get(path), servers, service, elsewhere),
                "time sources differ")
     if unwanted:
         fd.detail += f"; other sources in included files (not edited): {', '.join(unwanted)}"
@@ -411,7 +211,7 @@ def chrony(f: NodeFacts, node: Node, d: Desired) -> list[Finding]:
             fd.status = "warn"
     out.append(fd)
     unit = f.units.get(service)
-    out.append(_from("chrony.service", service_state("chrony.service", service, unit, enabled=True, running=True),
+    out.append(from_change("chrony.service", service_state("chrony.service", service, unit, enabled=True, running=True),
                      f"{service} not enabled/running"))
     tr = f.tracking
     if tr is not None and tr.synchronised:
@@ -431,7 +231,7 @@ def etc_hosts(f: NodeFacts, d: Desired) -> Finding:
     entries = hosts.parse(rendered)
     wrong = [f"{n} -> {hosts.lookup(entries, n)} (want {a})" for n, a in d.cluster
              if hosts.lookup(entries, n) != a]
-    fd = _from("hosts", hosts_c.change(current, d.cluster), "cluster nodes not all named in /etc/hosts")
+    fd = from_change("hosts", hosts_c.change(current, d.cluster), "cluster nodes not all named in /etc/hosts")
     if wrong:
         fd.status = "fail"
         fd.detail += "; an earlier line wins: " + ", ".join(wrong)
@@ -460,12 +260,12 @@ def containerd(f: NodeFacts, d: Desired) -> list[Finding]:
                                f"sandbox {d.sandbox_image}"))
         else:
             ch = containerd_c.config_change(text, cfg, default, d.sandbox_image)
-            out.append(_from("containerd.config", ch, f"containerd {ver}: {'; '.join(problems)}"))
+            out.append(from_change("containerd.config", ch, f"containerd {ver}: {'; '.join(problems)}"))
     unit = f.units.get("containerd")
     if ver is None or unit is None or not unit.exists:
         out.append(Finding("containerd.service", "fail", "containerd is not installed"))
     else:
-        out.append(_from("containerd.service", service_state("containerd.service", "containerd", unit,
+        out.append(from_change("containerd.service", service_state("containerd.service", "containerd", unit,
                                                              enabled=True, running=True),
                          "containerd not enabled/running"))
     status = containerd_f.cri_status(f.ctr_plugins)
@@ -477,7 +277,7 @@ def containerd(f: NodeFacts, d: Desired) -> list[Finding]:
         out.append(Finding("containerd.cri", "fail", why + " (kubeadm preflight: [ERROR CRI])"))
     current = f.files.get(containerd_f.CRICTL)
     parsed = containerd_f.parse_crictl(current) if current is not None else None
-    out.append(_from("crictl.config", containerd_c.crictl_change(
+    out.append(from_change("crictl.config", containerd_c.crictl_change(
         current, parsed, containerd_c.crictl_desired(d.settings.containerd_socket)), "no /etc/crictl.yaml"
         if current is None else "crictl.yaml differs"))
     return out
@@ -498,7 +298,7 @@ def kube(f: NodeFacts, node: Node, d: Desired) -> list[Finding]:
     else:
         url = kube_c.repo_url(d.settings.kubernetes_repo, want)
         repo = f.files.get(kube_c.REPO_FILE.get(f.family, ""))
-        out.append(_from("kube.packages", kube_c.install_change(f.family, missing, want, url, repo),
+        out.append(from_change("kube.packages", kube_c.install_change(f.family, missing, want, url, repo),
                          f"{desc} (want {want})"))
     unit = f.units.get("kubelet")
     if unit is None or not unit.exists:
@@ -508,7 +308,7 @@ def kube(f: NodeFacts, node: Node, d: Desired) -> list[Finding]:
         out.append(Finding("kubelet.enabled", "pass", f"kubelet {unit.unit_file_state}, {unit.active_state} "
                            "(it restarts until kubeadm init/join configures it)"))
     else:
-        out.append(_from("kubelet.enabled", Change("kubelet.enabled", "enable kubelet",
+        out.append(from_change("kubelet.enabled", Change("kubelet.enabled", "enable kubelet",
                                                    ["systemctl enable kubelet"]), "kubelet not enabled"))
     return out
 
