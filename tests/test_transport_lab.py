@@ -103,25 +103,49 @@ def test_interrupted_ssh_run_stops_the_command_on_the_node(
         t.close()
 
 
+def _interrupt_when(lab: LabState, host: str, path: str, limit_s: float = 60.0) -> list[float]:
+    """Raise the interrupt (SIGALRM, see ``interrupt_after``) once ``path`` exists on ``host``, watched over a
+    second SSH connection: the command under test creates it when its trap is set, so the interrupt never
+    overtakes the trap (a fixed 2 s did on a loaded CI runner). The list gets the moment it fired."""
+    fired: list[float] = []
+    watcher = lab.transport(host, recorder=Recorder(), connect_timeout=CONNECT_S)
+
+    def watch() -> None:
+        deadline = time.monotonic() + limit_s
+        try:
+            while time.monotonic() < deadline:
+                if watcher.run(f"test -e {path}", timeout=10).ok:
+                    fired.append(time.monotonic())
+                    os.kill(os.getpid(), signal.SIGALRM)
+                    return
+                time.sleep(0.05)
+        finally:
+            watcher.close()
+
+    threading.Thread(target=watch, daemon=True).start()
+    return fired
+
+
 def test_interrupted_command_gets_term_to_clean_up_then_kill(
         lab: LabState, interrupt_after: Callable[[float], None]) -> None:
     """The stop is TERM first (a step's handler cleans up, as on its own overrun), KILL 5 s later
-    for what ignores it."""
+    for what ignores it. (``interrupt_after`` installs the handler; the watcher fires it.)"""
     rec = Recorder()
-    t = lab.transport(lab.nodes[1].hostname, recorder=rec, connect_timeout=CONNECT_S)
-    flag = f"/tmp/runbooks-term-cleanup-{os.getpid()}"
+    host = lab.nodes[1].hostname
+    t = lab.transport(host, recorder=rec, connect_timeout=CONNECT_S)
+    flag, ready = f"/tmp/runbooks-term-cleanup-{os.getpid()}", f"/tmp/runbooks-trap-set-{os.getpid()}"
     try:
-        assert t.run("true").ok  # connected: the interrupt comes while the command runs (its trap set)
-        interrupt_after(2.0)
+        assert t.run(f"rm -f {ready}").ok
+        _interrupt_when(lab, host, ready)
         with pytest.raises(KeyboardInterrupt):
-            t.run(f"trap 'touch {flag}; exit 1' TERM; sleep 300 & wait", timeout=600)
-        assert t.run(f"test -e {flag} && rm -f {flag}").ok, "the command's TERM handler did not run"
+            t.run(f"trap 'touch {flag}; exit 1' TERM; touch {ready}; sleep 300 & wait", timeout=600)
+        assert t.run(f"test -e {flag} && rm -f {flag} {ready}").ok, "the command's TERM handler did not run"
         assert _gone_within(t, 3.0) is not None
-        interrupt_after(2.0)
-        t0 = time.monotonic()
+        fired = _interrupt_when(lab, host, ready)
         with pytest.raises(KeyboardInterrupt):
-            t.run("trap '' TERM; sleep 300", timeout=600)
-        assert 2.0 + 4.5 < time.monotonic() - t0 < 2.0 + 9
+            t.run(f"trap '' TERM; touch {ready}; sleep 300", timeout=600)
+        assert fired and 4.5 < time.monotonic() - fired[0] < 12  # TERM ignored: KILL after 5 s (stop limit 10 s)
+        t.run(f"rm -f {ready}")
         assert not _sleeps(t)
         stops = [r for r in rec.records if r.command.startswith("stop command")]
         assert len(stops) == 2 and all(r.status == "ok" for r in stops)

@@ -56,15 +56,24 @@ def _pid(sdir: Path) -> int | None:
         return None
 
 
-def _is_ours(pid: int, sdir: Path) -> bool:
-    """The process runs the double for this lab's kubeconfig (guards against a reused pid)."""
+def _proc(pid: int) -> tuple[list[bytes], str] | None:
+    """The process's argv and state letter, read once each; None when there is no such process."""
     try:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except OSError:
-        return False
-    return (state != "Z" and any(m.encode() in argv for m in (MODULE, *OLD_MODULES))
-            and str(sdir / KUBECONFIG).encode() in argv)
+        return None
+    return argv, state
+
+
+def _runs_double(argv: list[bytes], sdir: Path) -> bool:
+    return any(m.encode() in argv for m in (MODULE, *OLD_MODULES)) and str(sdir / KUBECONFIG).encode() in argv
+
+
+def _is_ours(pid: int, sdir: Path) -> bool:
+    """The process runs the double for this lab's kubeconfig (guards against a reused pid)."""
+    p = _proc(pid)
+    return p is not None and p[1] != "Z" and _runs_double(p[0], sdir)
 
 
 def running_pid(sdir: Path) -> int | None:
@@ -192,14 +201,13 @@ def _gone(pid: int, sdir: Path, timeout: float) -> bool:
 
 
 def _exited(pid: int, sdir: Path) -> bool:
-    """No such process, a zombie, or the pid runs something else now. A process still exiting (its memory
-    released, so an empty cmdline, but not yet a zombie) has not exited: it was reported stopped too early."""
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
+    """No such process, a zombie, or the pid runs something else now, from one read of /proc. A process
+    still exiting (its memory released, so an empty cmdline, but not yet a zombie) has not exited."""
+    p = _proc(pid)
+    if p is None:
         return True
-    return state == "Z" or (bool(raw.strip(b"\0")) and not _is_ours(pid, sdir))
+    argv, state = p
+    return state == "Z" or (any(argv) and not _runs_double(argv, sdir))
 
 
 def info(sdir: Path) -> DoubleInfo:
