@@ -164,7 +164,7 @@ def _cmd_run_all(args: argparse.Namespace) -> int:
         params, _ = validate(args.params, args.set or [], args.mode)
     except ParamsError as exc:
         # a fresh clone: the lab's inventory is written by `lab up` (the rest is validated once it is up)
-        lab = None if args.no_lab or exc.field != "inventory" else lab_of(exc.missing_inventory)
+        lab = None if args.no_lab else lab_of(exc.missing_inventory)
         if lab is None:
             return _refuse([f"invalid parameters: {exc}", *lab_hint(exc)])
         if problem := _lab_up(lab, "its inventory does not exist yet"):
